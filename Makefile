@@ -1,0 +1,27 @@
+# ftplab: `make demo` builds and runs the default lab, `make test` runs the tests.
+GO      ?= go
+BIN     := bin/ftplab
+PKGS    := ./...
+
+.PHONY: all build demo test vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/ftplab
+
+demo: build
+	./$(BIN) run rfc478
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . ; echo "gofmt needed"; exit 1)
+	$(GO) vet $(PKGS)
+
+test: vet
+	$(GO) test -count=1 -timeout 14m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+clean:
+	rm -rf bin
