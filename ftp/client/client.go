@@ -1,0 +1,303 @@
+// Package client is an FTP client (RFC 959, 2428, 3659) that runs over any
+// ftp.Network: a virtual host of a lab or the operating system's network.
+//
+// A Client holds one control connection. It sends raw commands (Cmd), logs
+// in, opens data connections in passive (EPSV, PASV) or active (EPRT, PORT)
+// mode, and moves files (Retr, Stor, Appe with a REST offset), lists
+// directories (List, NameList, MLSD) and asks for SIZE and MDTM. Transfer
+// drives a third-party ("server-server", FXP) copy between two logged-in
+// clients in the RFC 959 §5.2 dialect or RFC 478's SOCK/PASV/RTRV dialect.
+//
+// A Client is not safe for concurrent use by several goroutines.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp"
+)
+
+// Mode is how a Client opens its data connections.
+type Mode int
+
+const (
+	// ModeAuto tries EPSV and falls back to PASV when the server refuses
+	// EPSV (the default).
+	ModeAuto Mode = iota
+	// ModeEPSV uses EPSV only (RFC 2428 §3).
+	ModeEPSV
+	// ModePASV uses PASV only (RFC 959; IPv4 only).
+	ModePASV
+	// ModeEPRT listens and sends EPRT (RFC 2428 §2).
+	ModeEPRT
+	// ModePORT listens and sends PORT (RFC 959; IPv4 only).
+	ModePORT
+)
+
+var modeNames = map[Mode]string{
+	ModeAuto: "auto", ModeEPSV: "epsv", ModePASV: "pasv", ModeEPRT: "eprt", ModePORT: "port",
+}
+
+// String names the mode as ParseMode accepts it.
+func (m Mode) String() string {
+	if s, ok := modeNames[m]; ok {
+		return s
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode parses "auto", "epsv", "pasv", "eprt" or "port" (any case).
+func ParseMode(s string) (Mode, error) {
+	for m, n := range modeNames {
+		if strings.EqualFold(s, n) {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("data connection mode %q: want auto, epsv, pasv, eprt or port", s)
+}
+
+// DefaultTimeout bounds dialling and waiting for an active-mode data
+// connection when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Options tune a Client. The zero value is ready to use.
+type Options struct {
+	// Mode picks the data connection mode; ModeAuto by default.
+	Mode Mode
+	// Timeout bounds dialling the control and data connections and waiting
+	// for a server to connect in active mode (DefaultTimeout when zero).
+	// Replies are bounded by the caller's context only: a transfer's final
+	// reply may take as long as the transfer.
+	Timeout time.Duration
+	// Logger receives every command (PASS masked) and reply at debug level.
+	Logger *slog.Logger
+	// Trace, when set, is called with every command line sent (outgoing,
+	// PASS masked) and every reply line received.
+	Trace func(outgoing bool, line string)
+}
+
+// Client is one FTP control connection.
+type Client struct {
+	net    ftp.Network
+	conn   net.Conn
+	text   *textproto.Conn
+	opts   Options
+	log    *slog.Logger
+	remote netip.AddrPort
+	local  netip.AddrPort
+	typ    string // current TYPE, "" until set
+	noEPSV bool   // server refused EPSV: ModeAuto uses PASV
+}
+
+// Dial connects to the FTP server at addr ("host:port") through network and
+// reads its greeting.
+func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (*Client, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	conn, err := network.Dial(dctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("ftp server %s: dial: %w", addr, err)
+	}
+	c := &Client{
+		net:    network,
+		conn:   conn,
+		text:   textproto.NewConn(conn),
+		opts:   opts,
+		remote: addrPort(conn.RemoteAddr()),
+		local:  addrPort(conn.LocalAddr()),
+	}
+	c.log = logger.With("server", c.remote.String())
+	code, msg, err := c.Read(ctx)
+	if err == nil && code/100 != 2 {
+		err = &ReplyError{Command: "(greeting)", Code: code, Msg: msg}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ftp server %s: greeting: %w", addr, err)
+	}
+	return c, nil
+}
+
+// addrPort turns a net.Addr into a netip.AddrPort (zero if it is not TCP).
+func addrPort(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// RemoteAddr is the server's control address as this client sees it.
+func (c *Client) RemoteAddr() netip.AddrPort { return c.remote }
+
+// LocalAddr is the client's end of the control connection.
+func (c *Client) LocalAddr() netip.AddrPort { return c.local }
+
+// ReplyError is a reply that a command did not want.
+type ReplyError struct {
+	Command string // the command line sent, PASS masked
+	Code    int
+	Msg     string
+}
+
+func (e *ReplyError) Error() string {
+	return fmt.Sprintf("%s: %d %s", e.Command, e.Code, strings.ReplaceAll(e.Msg, "\n", " / "))
+}
+
+// IsReply reports whether err carries a reply with the given code.
+func IsReply(err error, code int) bool {
+	var re *ReplyError
+	return errors.As(err, &re) && re.Code == code
+}
+
+// Login sends USER and, when asked for, PASS.
+func (c *Client) Login(ctx context.Context, user, pass string) error {
+	code, msg, err := c.Cmd(ctx, "USER %s", user)
+	if err != nil {
+		return err
+	}
+	if code == 331 || code == 332 {
+		code, msg, err = c.Cmd(ctx, "PASS %s", pass)
+		if err != nil {
+			return err
+		}
+		if code/100 == 2 {
+			return nil
+		}
+		return &ReplyError{Command: "PASS ****", Code: code, Msg: msg}
+	}
+	if code/100 == 2 {
+		return nil
+	}
+	return &ReplyError{Command: "USER " + user, Code: code, Msg: msg}
+}
+
+// Cmd sends one command line (fmt-style) and reads its reply. Only a
+// broken connection is an error; any reply code is returned as is. The
+// preliminary reply of a command that opens a data connection is returned
+// too: read the rest with Read.
+func (c *Client) Cmd(ctx context.Context, format string, args ...any) (code int, msg string, err error) {
+	line := fmt.Sprintf(format, args...)
+	if err := c.Send(ctx, line); err != nil {
+		return 0, "", err
+	}
+	return c.Read(ctx)
+}
+
+// expect sends a command and wants a reply of the class want (1-5) or one of
+// the exact codes given as want >= 100.
+func (c *Client) expect(ctx context.Context, want int, format string, args ...any) (string, error) {
+	line := fmt.Sprintf(format, args...)
+	code, msg, err := c.Cmd(ctx, "%s", line)
+	if err != nil {
+		return "", err
+	}
+	if code == want || code/100 == want {
+		return msg, nil
+	}
+	return msg, &ReplyError{Command: mask(line), Code: code, Msg: msg}
+}
+
+// mask hides the argument of PASS.
+func mask(line string) string {
+	if len(line) >= 4 && strings.EqualFold(line[:4], "PASS") {
+		return "PASS ****"
+	}
+	return line
+}
+
+// Send writes one command line without reading a reply.
+func (c *Client) Send(ctx context.Context, line string) error {
+	if strings.ContainsAny(line, "\r\n") {
+		return fmt.Errorf("command %q: contains CR or LF", mask(line))
+	}
+	shown := mask(line)
+	c.log.Debug("ftp command", "cmd", shown)
+	if c.opts.Trace != nil {
+		c.opts.Trace(true, shown)
+	}
+	stop := c.deadline(ctx, c.conn.SetWriteDeadline)
+	defer stop()
+	if err := c.text.PrintfLine("%s", line); err != nil {
+		return fmt.Errorf("ftp server %s: send %s: %w", c.remote, shown, err)
+	}
+	return nil
+}
+
+// Read reads one (possibly multi-line) reply.
+func (c *Client) Read(ctx context.Context) (code int, msg string, err error) {
+	stop := c.deadline(ctx, c.conn.SetReadDeadline)
+	defer stop()
+	code, msg, err = c.text.ReadResponse(0)
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return 0, "", fmt.Errorf("ftp server %s: read reply: %w", c.remote, err)
+	}
+	c.log.Debug("ftp reply", "code", code, "msg", msg)
+	if c.opts.Trace != nil {
+		for i, l := range strings.Split(msg, "\n") {
+			sep := " "
+			if i < strings.Count(msg, "\n") {
+				sep = "-"
+			}
+			c.opts.Trace(false, fmt.Sprintf("%d%s%s", code, sep, l))
+		}
+	}
+	return code, msg, nil
+}
+
+// deadline applies ctx's deadline with set and interrupts the I/O when ctx
+// is cancelled; stop undoes the watch.
+func (c *Client) deadline(ctx context.Context, set func(time.Time) error) (stop func()) {
+	d, _ := ctx.Deadline()
+	_ = set(d)
+	off := context.AfterFunc(ctx, func() { _ = set(time.Unix(1, 0)) })
+	return func() { off() }
+}
+
+// Quit sends QUIT, reads the reply and closes the connection.
+func (c *Client) Quit(ctx context.Context) error {
+	_, err := c.expect(ctx, 2, "QUIT")
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close closes the control connection without QUIT.
+func (c *Client) Close() error {
+	if err := c.text.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("ftp server %s: close: %w", c.remote, err)
+	}
+	return nil
+}
+
+// Type sets the representation type ("I" for binary, "A" for ASCII).
+func (c *Client) Type(ctx context.Context, t string) error {
+	if c.typ == t {
+		return nil
+	}
+	if _, err := c.expect(ctx, 2, "TYPE %s", t); err != nil {
+		return err
+	}
+	c.typ = t
+	return nil
+}

@@ -1,0 +1,102 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var osNet ftp.Network = ftp.OS{}
+
+// payload is n bytes of a repeatable pattern that is not periodic in 256.
+func payload(n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2463534242)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+func TestVsftpdClient(t *testing.T) {
+	if !inNetns(t, "vsftpd") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	v := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
+	data := payload(3<<20 + 17)
+	require.NoError(t, os.WriteFile(filepath.Join(v.root, "f.bin"), data, 0o644))
+	for _, mode := range []Mode{ModeAuto, ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
+		t.Run(mode.String(), func(t *testing.T) {
+			c := dialAnon(t, ctx, v.addr, Options{Mode: mode})
+			var got bytes.Buffer
+			n, err := c.Retr(ctx, "f.bin", &got)
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(data)), n)
+			assert.True(t, bytes.Equal(data, got.Bytes()), "RETR content differs")
+
+			got.Reset()
+			n, err = c.Retr(ctx, "f.bin", &got, WithOffset(1000))
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(data)-1000), n)
+			assert.True(t, bytes.Equal(data[1000:], got.Bytes()), "REST+RETR content differs")
+
+			name := "up-" + mode.String()
+			n, err = c.Stor(ctx, name, bytes.NewReader(data[:5000]))
+			require.NoError(t, err)
+			assert.Equal(t, int64(5000), n)
+			_, err = c.Appe(ctx, name, bytes.NewReader(data[5000:6000]))
+			require.NoError(t, err)
+			onDisk, err := os.ReadFile(filepath.Join(v.root, name))
+			require.NoError(t, err)
+			assert.Equal(t, data[:6000], onDisk)
+
+			size, err := c.Size(ctx, name)
+			require.NoError(t, err)
+			assert.Equal(t, int64(6000), size)
+			names, err := c.NameList(ctx, "")
+			require.NoError(t, err)
+			assert.Contains(t, names, "f.bin")
+			require.NoError(t, c.Quit(ctx))
+		})
+	}
+}
+
+func TestVsftpdToVsftpdFXP(t *testing.T) {
+	if !inNetns(t, "vsftpd") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
+	b := startVsftpd(t, netip.MustParseAddrPort("127.0.0.3:2121"), "")
+	data := payload(5<<20 + 3)
+	require.NoError(t, os.WriteFile(filepath.Join(a.root, "f.bin"), data, 0o644))
+	for _, side := range []Side{Source, Destination} {
+		t.Run(side.String(), func(t *testing.T) {
+			src := dialAnon(t, ctx, a.addr, Options{})
+			dst := dialAnon(t, ctx, b.addr, Options{})
+			name := "copy-" + side.String()
+			res, err := Transfer(ctx, src, "f.bin", dst, name, TransferOptions{Passive: side})
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(data)), res.Bytes)
+			assert.Equal(t, 226, res.SourceReply.Code)
+			assert.Equal(t, 226, res.DestinationReply.Code)
+			got, err := os.ReadFile(filepath.Join(b.root, name))
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(data, got), "copied content differs")
+		})
+	}
+}
