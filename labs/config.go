@@ -1,0 +1,181 @@
+// Package labs loads, validates and runs ftplab labs: YAML files that describe
+// a virtual network (hosts, switches, impaired links), FTP servers on its
+// hosts, and the steps a user host performs (third-party copies, downloads,
+// raw commands, link changes, expectations). The seven teaching labs are
+// embedded (List, Embedded); rfc478 is the default.
+//
+// The types in this file are the configuration as the user wrote it: plain
+// data, decoded strictly (unknown keys are errors) and validated with errors
+// that carry the file, line and column of the offending item. Run turns a
+// configuration into runtime objects (package stack, ftp/server, ftp/client).
+//
+// The full key reference is labs/README.md.
+package labs
+
+import "github.com/goccy/go-yaml/ast"
+
+// Lab is one lab file: a network, its FTP servers and the steps to run.
+type Lab struct {
+	// Name identifies the lab; it defaults to the file's base name.
+	Name string `yaml:"name"`
+	// Description is a one-line summary, shown by `ftplab labs`.
+	Description string `yaml:"description"`
+	// Hosts are the virtual hosts, each its own TCP/IP stack.
+	Hosts []Host `yaml:"hosts"`
+	// Switches are learning L2 switches that links can end on.
+	Switches []Switch `yaml:"switches"`
+	// Links join a host NIC to a switch or to another host NIC.
+	Links []Link `yaml:"links"`
+	// Servers are FTP servers started on hosts.
+	Servers []Server `yaml:"servers"`
+	// Capture says where the pcapng of every frame goes.
+	Capture Capture `yaml:"capture"`
+	// TUN attaches the lab to the host kernel through a TUN device; it is
+	// decoded and checked here but only used by the tun adapter.
+	TUN *TUN `yaml:"tun"`
+	// Steps run in order (a background step runs alongside later ones).
+	Steps []Step `yaml:"steps"`
+
+	// Source is the file name (or "embedded:NAME") errors refer to.
+	Source string `yaml:"-"`
+	// Dir is the directory relative `from:` paths are resolved against
+	// ("" for embedded labs, which may not read directories).
+	Dir string `yaml:"-"`
+
+	src []byte    // the YAML text, for error positions
+	ast *ast.File // src parsed, on first need
+}
+
+// Host is a virtual host. A host with one network interface can list its
+// addresses directly (they go on eth0); a host with several uses NICs.
+type Host struct {
+	// Name is the host's unique name (used in links, servers and steps).
+	Name string `yaml:"name"`
+	// Addresses are eth0's addresses with prefix length, IPv4 or IPv6.
+	Addresses []Prefix `yaml:"addresses"`
+	// NICs lists interfaces explicitly (routers); exclusive with Addresses.
+	NICs []NIC `yaml:"nics"`
+	// Gateway is the default route's next hop (IPv4 and/or IPv6).
+	Gateway Addrs `yaml:"gateway"`
+	// Routes are extra static routes.
+	Routes []Route `yaml:"routes"`
+	// Router makes the host forward IP packets between its NICs.
+	Router bool `yaml:"router"`
+}
+
+// NIC is one network interface of a host.
+type NIC struct {
+	// Name is the interface name, e.g. "eth1"; default "eth<index>".
+	Name string `yaml:"name"`
+	// MAC is an optional hardware address ("02:00:00:00:00:01").
+	MAC string `yaml:"mac"`
+	// Addresses are the interface's addresses with prefix length.
+	Addresses []Prefix `yaml:"addresses"`
+}
+
+// Route is a static route.
+type Route struct {
+	// To is the destination prefix.
+	To Prefix `yaml:"to"`
+	// Via is the next hop; empty means on-link.
+	Via Addr `yaml:"via"`
+	// NIC optionally pins the route to an interface.
+	NIC string `yaml:"nic"`
+}
+
+// Switch is a learning L2 switch.
+type Switch struct {
+	// Name is the switch's unique name (shares the namespace of hosts).
+	Name string `yaml:"name"`
+}
+
+// Link is a virtual wire with optional impairments. Every field but Ends
+// can also be changed while the lab runs by a `link` step.
+type Link struct {
+	// Name identifies the link in `link` steps; default "END1-END2" as
+	// written, e.g. "A-lan".
+	Name string `yaml:"name"`
+	// Ends are the two ends: "HOST" (its only NIC), "HOST:NIC", or a switch.
+	Ends []string `yaml:"ends"`
+	// MTU in bytes; 0 means 1500.
+	MTU int `yaml:"mtu"`
+	// Delay is the one-way propagation delay, e.g. "40ms".
+	Delay Duration `yaml:"delay"`
+	// Jitter is a random extra delay up to this much.
+	Jitter Duration `yaml:"jitter"`
+	// Loss is the share of frames dropped, e.g. "1%".
+	Loss Percent `yaml:"loss"`
+	// Rate is the bandwidth, e.g. "2Mbit" (per direction); 0 is unlimited.
+	Rate Rate `yaml:"rate"`
+	// Queue is the rate limiter's queue, e.g. "64KiB"; beyond it, tail drop.
+	Queue Size `yaml:"queue"`
+	// Seed seeds loss and jitter, so a run is reproducible.
+	Seed int64 `yaml:"seed"`
+	// Down starts the link cut.
+	Down bool `yaml:"down"`
+}
+
+// Server is an FTP server on a host.
+type Server struct {
+	// Name identifies the server in steps; default the host's name.
+	Name string `yaml:"name"`
+	// Host is the host the server runs on.
+	Host string `yaml:"host"`
+	// Port is the control port; default 21.
+	Port int `yaml:"port"`
+	// Users may log in with a password.
+	Users []User `yaml:"users"`
+	// Anonymous allows "anonymous"/"ftp" logins.
+	Anonymous bool `yaml:"anonymous"`
+	// Trust lists peers (prefixes) the server lets take part in third-party
+	// transfers: PORT to them and passive connections from them.
+	Trust []Prefix `yaml:"trust"`
+	// PassivePorts is the passive port range, e.g. "50000-50099".
+	PassivePorts PortRange `yaml:"passive-ports"`
+	// Files are put in the server's in-memory store before the steps run.
+	Files []File `yaml:"files"`
+}
+
+// User is an FTP account.
+type User struct {
+	// Name is the login name.
+	Name string `yaml:"name"`
+	// Password is the login password.
+	Password string `yaml:"password"`
+	// ReadOnly forbids uploads, deletions and renames.
+	ReadOnly bool `yaml:"read-only"`
+}
+
+// File is a file to create: exactly one of Content, Size or From.
+type File struct {
+	// Path is the absolute path in the store, e.g. "/data.bin"; with From it
+	// is the directory the tree is copied into (default "/").
+	Path string `yaml:"path"`
+	// Content is the literal content.
+	Content *string `yaml:"content"`
+	// Size generates this many pseudo-random bytes ("64MiB").
+	Size Size `yaml:"size"`
+	// Seed seeds the generated content; same seed, same bytes.
+	Seed int64 `yaml:"seed"`
+	// From copies a directory of the real file system (relative to the lab
+	// file), read-only, at load time of the run.
+	From string `yaml:"from"`
+}
+
+// Capture says where frames are written.
+type Capture struct {
+	// File is the pcapng path; default "<lab name>.pcapng". The command
+	// line's --capture overrides it.
+	File string `yaml:"file"`
+}
+
+// TUN attaches a lab to the host kernel through a TUN device (used by the
+// tun adapter, not by Run).
+type TUN struct {
+	// Name is the device name, e.g. "ftplab0".
+	Name string `yaml:"name"`
+	// Gateway is the lab host the device is attached to.
+	Gateway string `yaml:"gateway"`
+	// Addresses are the kernel side's addresses.
+	Addresses []Prefix `yaml:"addresses"`
+}

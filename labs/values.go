@@ -1,0 +1,417 @@
+package labs
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Duration is a time.Duration written like "40ms" or "1.5s".
+type Duration time.Duration
+
+// Percent is a share written like "1%" or "0.5%", stored as a fraction 0..1.
+type Percent float64
+
+// Rate is a bandwidth in bit/s written like "2Mbit", "10Mbit/s", "512kbps"
+// or a plain number of bit/s.
+type Rate int64
+
+// Size is a byte count written like "64MiB", "1.5MB", "4096" or "512KiB".
+type Size int64
+
+// Prefix is an address with prefix length, "10.0.0.1/24" or "fd00::1/64".
+type Prefix netip.Prefix
+
+// Addr is an IP address, "10.0.0.254" or "fd00::1".
+type Addr netip.Addr
+
+// Addrs is a list of IP addresses; a single address is a one-element list.
+type Addrs []Addr
+
+// PortRange is a TCP port or an inclusive range, "21" or "50000-50099".
+type PortRange struct{ Lo, Hi uint16 }
+
+// Codes is a list of FTP reply code patterns ("504" or a class like "5xx");
+// a single value is a one-element list.
+type Codes []string
+
+// Names is a list of names; a single string is a one-element list.
+type Names []string
+
+// scalarText returns the text of a scalar node or an error at its position.
+func scalarText(node ast.Node, what string) (string, error) {
+	switch n := node.(type) {
+	case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.LiteralNode:
+		s := n.GetToken().Value
+		return strings.TrimSpace(s), nil
+	case *ast.NullNode:
+		return "", nil
+	}
+	return "", nodeError(node, "%s: want a single value, got a %s", what, node.Type())
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "duration")
+	if err != nil {
+		return err
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return nodeError(node, "%v", err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a non-negative duration such as "40ms"; "" and "0"
+// are zero.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a number with a unit like 40ms, 1.5s or 2m", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("duration %q: must not be negative", s)
+	}
+	return v, nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (p *Percent) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "percentage")
+	if err != nil {
+		return err
+	}
+	v, err := ParsePercent(s)
+	if err != nil {
+		return nodeError(node, "%v", err)
+	}
+	*p = Percent(v)
+	return nil
+}
+
+// ParsePercent parses "1%" into 0.01. A bare 0 is accepted; other bare
+// numbers are refused because "1" could mean 1% or 100%.
+func ParsePercent(s string) (float64, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	num, ok := strings.CutSuffix(s, "%")
+	if !ok {
+		return 0, fmt.Errorf("percentage %q: write it with a %% sign, like 1%% or 0.5%%", s)
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || math.IsNaN(v) {
+		return 0, fmt.Errorf("percentage %q: %q is not a number", s, num)
+	}
+	if v < 0 || v > 100 {
+		return 0, fmt.Errorf("percentage %q: must be between 0%% and 100%%", s)
+	}
+	return v / 100, nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (r *Rate) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "rate")
+	if err != nil {
+		return err
+	}
+	v, err := ParseRate(s)
+	if err != nil {
+		return nodeError(node, "%v", err)
+	}
+	*r = Rate(v)
+	return nil
+}
+
+var rateUnits = map[string]float64{
+	"": 1, "bit": 1, "bps": 1,
+	"kbit": 1e3, "kbps": 1e3,
+	"mbit": 1e6, "mbps": 1e6,
+	"gbit": 1e9, "gbps": 1e9,
+}
+
+// ParseRate parses a bandwidth in bit/s: "2Mbit", "10Mbit/s", "512kbps",
+// "1Gbit", "64000". Units are decimal (1 Mbit = 1,000,000 bit).
+func ParseRate(s string) (int64, error) {
+	num, unit := splitNumber(s)
+	unit = strings.ToLower(strings.TrimSuffix(unit, "/s"))
+	mul, ok := rateUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("rate %q: unknown unit %q (use bit, kbit, Mbit or Gbit, optionally /s)", s, unit)
+	}
+	return scaled(s, "rate", num, mul)
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (z *Size) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "size")
+	if err != nil {
+		return err
+	}
+	v, err := ParseSize(s)
+	if err != nil {
+		return nodeError(node, "%v", err)
+	}
+	*z = Size(v)
+	return nil
+}
+
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30,
+}
+
+// ParseSize parses a byte count: "4096", "64KiB", "1.5MB", "2GiB".
+func ParseSize(s string) (int64, error) {
+	num, unit := splitNumber(s)
+	mul, ok := sizeUnits[strings.ToLower(unit)]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit %q (use B, KiB, MiB, GiB, kB, MB or GB)", s, unit)
+	}
+	return scaled(s, "size", num, mul)
+}
+
+// splitNumber splits "10Mbit" into "10" and "Mbit".
+func splitNumber(s string) (num, unit string) {
+	i := strings.IndexFunc(s, func(r rune) bool {
+		return (r < '0' || r > '9') && r != '.'
+	})
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], strings.TrimSpace(s[i:])
+}
+
+func scaled(s, what, num string, mul float64) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %q is not a number", what, s, num)
+	}
+	out := v * mul
+	if out > math.MaxInt64/2 {
+		return 0, fmt.Errorf("%s %q: too large", what, s)
+	}
+	return int64(out), nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (p *Prefix) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "address")
+	if err != nil {
+		return err
+	}
+	v, err := netip.ParsePrefix(s)
+	if err != nil {
+		if a, aerr := netip.ParseAddr(s); aerr == nil {
+			bits := 24
+			if a.Is6() {
+				bits = 64
+			}
+			return nodeError(node, "address %q: add a prefix length, like %s/%d", s, s, bits)
+		}
+		return nodeError(node, "address %q: not an address with prefix length like 10.0.0.1/24 or fd00::1/64", s)
+	}
+	*p = Prefix(v)
+	return nil
+}
+
+// P returns p as a netip.Prefix.
+func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (a *Addr) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "address")
+	if err != nil {
+		return err
+	}
+	v, err := netip.ParseAddr(s)
+	if err != nil {
+		return nodeError(node, "address %q: not an IPv4 or IPv6 address", s)
+	}
+	*a = Addr(v)
+	return nil
+}
+
+// A returns a as a netip.Addr.
+func (a Addr) A() netip.Addr { return netip.Addr(a) }
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (as *Addrs) UnmarshalYAML(node ast.Node) error {
+	items, err := scalarList(node, "addresses")
+	if err != nil {
+		return err
+	}
+	out := make(Addrs, 0, len(items))
+	for _, it := range items {
+		var a Addr
+		if err := a.UnmarshalYAML(it.node); err != nil {
+			return err
+		}
+		out = append(out, a)
+	}
+	*as = out
+	return nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (r *PortRange) UnmarshalYAML(node ast.Node) error {
+	s, err := scalarText(node, "port range")
+	if err != nil {
+		return err
+	}
+	v, err := ParsePortRange(s)
+	if err != nil {
+		return nodeError(node, "%v", err)
+	}
+	*r = v
+	return nil
+}
+
+// ParsePortRange parses "21" or "50000-50099".
+func ParsePortRange(s string) (PortRange, error) {
+	if s == "" {
+		return PortRange{}, nil
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hi = lo
+	}
+	l, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+	h, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+	if err1 != nil || err2 != nil || l == 0 {
+		return PortRange{}, fmt.Errorf("port range %q: want a port 1-65535 or a range like 50000-50099", s)
+	}
+	if l > h {
+		return PortRange{}, fmt.Errorf("port range %q: low end %d is above high end %d", s, l, h)
+	}
+	return PortRange{uint16(l), uint16(h)}, nil
+}
+
+// IsZero reports whether no port was given.
+func (r PortRange) IsZero() bool { return r.Lo == 0 }
+
+// String renders the range as it is written.
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (c *Codes) UnmarshalYAML(node ast.Node) error {
+	items, err := scalarList(node, "reply codes")
+	if err != nil {
+		return err
+	}
+	out := make(Codes, 0, len(items))
+	for _, it := range items {
+		if !validCode(it.text) {
+			return nodeError(it.node, "reply code %q: want a three-digit FTP reply code like 504, or a class like 5xx", it.text)
+		}
+		out = append(out, it.text)
+	}
+	*c = out
+	return nil
+}
+
+func validCode(s string) bool {
+	if len(s) != 3 || s[0] < '1' || s[0] > '5' {
+		return false
+	}
+	for _, ch := range s[1:] {
+		if (ch < '0' || ch > '9') && ch != 'x' && ch != 'X' {
+			return false
+		}
+	}
+	return true
+}
+
+// MatchCode reports whether reply code matches pattern ("504", "5xx", "50x").
+func MatchCode(pattern string, code int) bool {
+	got := fmt.Sprintf("%03d", code)
+	if len(pattern) != 3 {
+		return false
+	}
+	for i := range 3 {
+		if pattern[i] != 'x' && pattern[i] != 'X' && pattern[i] != got[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (n *Names) UnmarshalYAML(node ast.Node) error {
+	items, err := scalarList(node, "names")
+	if err != nil {
+		return err
+	}
+	out := make(Names, 0, len(items))
+	for _, it := range items {
+		out = append(out, it.text)
+	}
+	*n = out
+	return nil
+}
+
+type scalarItem struct {
+	node ast.Node
+	text string
+}
+
+// scalarList reads a scalar or a sequence of scalars.
+func scalarList(node ast.Node, what string) ([]scalarItem, error) {
+	seq, ok := node.(*ast.SequenceNode)
+	if !ok {
+		s, err := scalarText(node, what)
+		if err != nil {
+			return nil, err
+		}
+		return []scalarItem{{node, s}}, nil
+	}
+	var out []scalarItem
+	for _, v := range seq.Values {
+		s, err := scalarText(v, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scalarItem{v, s})
+	}
+	return out, nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler: "wait: 500ms" is a time,
+// a mapping has the keys time and for.
+func (w *WaitStep) UnmarshalYAML(node ast.Node) error {
+	switch node.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+	default:
+		return w.Time.UnmarshalYAML(node)
+	}
+	type plain WaitStep
+	var p plain
+	if err := yaml.NodeToValue(node, &p, yaml.Strict()); err != nil {
+		return err
+	}
+	*w = WaitStep(p)
+	return nil
+}
