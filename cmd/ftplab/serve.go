@@ -1,0 +1,187 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/server"
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+func init() { root.AddCommand(newServeCmd()) }
+
+// serveFlags are the flags of ftplab serve.
+type serveFlags struct {
+	listen     string
+	root       string
+	users      []string
+	anonymous  bool
+	readOnly   bool
+	trust      []string
+	pasvPorts  string
+	pasvAddr   string
+	debug      bool
+	maxSession int
+}
+
+func newServeCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve --listen ADDR --root DIR",
+		Short: "Serve a directory over FTP on the operating system's network",
+		Long: `Serve a directory over FTP (the ftplab server: RFC 959, 2428, 3659, and
+RFC 478's SOCK/RTRV) on the operating system's network until interrupted.
+
+The directory is a jail: no path, "..", or symbolic link reaches outside it.
+Third-party safety (RFC 2577) is on: PORT/EPRT to any host but the client's
+own is refused, and passive sockets accept only the client, unless --trust
+names the peer servers of third-party transfers.
+
+Listening on a non-loopback address exposes the directory to the network:
+to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
+"unshare -rn").`,
+		Example: `  # Anonymous read-write server on loopback, trusting a second server for FXP
+  ftplab serve --listen 127.0.0.2:2121 --root /tmp/a --anonymous --trust 127.0.0.3/32
+
+  # Two users, one read-only, passive ports 50000-50100
+  ftplab serve --listen 127.0.0.1:2121 --root ./pub --user alice:secret \
+      --user bob:pw --read-only --pasv-ports 50000-50100`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "", "address to listen on, host:port (required)")
+	fl.StringVar(&f.root, "root", "", "directory to serve (required)")
+	fl.StringArrayVar(&f.users, "user", nil, "account NAME:PASS (repeatable)")
+	fl.BoolVar(&f.anonymous, "anonymous", false, `allow "anonymous" and "ftp" with any password`)
+	fl.BoolVar(&f.readOnly, "read-only", false, "nobody may change files (anonymous may upload unless set)")
+	fl.StringArrayVar(&f.trust, "trust", nil, "trusted third-party peer, address or prefix (repeatable)")
+	fl.StringVar(&f.pasvPorts, "pasv-ports", "", "passive port range LO-HI (default: any free port)")
+	fl.StringVar(&f.pasvAddr, "pasv-address", "", "address to advertise in PASV replies (for NAT)")
+	fl.IntVar(&f.maxSession, "max-sessions", 0, "maximum concurrent sessions (default 64)")
+	fl.BoolVar(&f.debug, "debug", false, "log every command and reply")
+	_ = cmd.MarkFlagRequired("listen")
+	_ = cmd.MarkFlagRequired("root")
+	return cmd
+}
+
+// usageError is a bad flag or argument: exit status 2.
+func usageError(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// serverConfig turns the flags into a server configuration (without Store).
+func (f serveFlags) serverConfig() (server.Config, error) {
+	cfg := server.Config{
+		Network:        ftp.OS{},
+		Anonymous:      f.anonymous,
+		AnonymousWrite: f.anonymous && !f.readOnly,
+		MaxSessions:    f.maxSession,
+	}
+	if len(f.users) == 0 && !f.anonymous {
+		return cfg, usageError("serve: no accounts: give --user NAME:PASS or --anonymous")
+	}
+	for _, u := range f.users {
+		name, pass, ok := strings.Cut(u, ":")
+		if !ok || name == "" {
+			return cfg, usageError("serve: --user %q: want NAME:PASS", u)
+		}
+		cfg.Users = append(cfg.Users, server.User{Name: name, Password: pass, ReadOnly: f.readOnly})
+	}
+	for _, t := range f.trust {
+		p, err := parsePrefix(t)
+		if err != nil {
+			return cfg, usageError("serve: --trust %q: %w", t, err)
+		}
+		cfg.TrustedPeers = append(cfg.TrustedPeers, p)
+	}
+	if f.pasvPorts != "" {
+		r, err := parsePortRange(f.pasvPorts)
+		if err != nil {
+			return cfg, usageError("serve: --pasv-ports %q: %w", f.pasvPorts, err)
+		}
+		cfg.PassivePorts = r
+	}
+	if f.pasvAddr != "" {
+		a, err := netip.ParseAddr(f.pasvAddr)
+		if err != nil {
+			return cfg, usageError("serve: --pasv-address %q: not an IP address", f.pasvAddr)
+		}
+		cfg.PassiveAddress = a
+	}
+	return cfg, nil
+}
+
+// parsePrefix accepts an address ("10.0.0.2", a single host) or a prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, errors.New("not an address or prefix")
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("not an address or prefix")
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// parsePortRange parses "LO-HI" with 1 <= LO <= HI <= 65535.
+func parsePortRange(s string) (server.PortRange, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return server.PortRange{}, errors.New("want LO-HI")
+	}
+	l, err1 := strconv.ParseUint(lo, 10, 16)
+	h, err2 := strconv.ParseUint(hi, 10, 16)
+	if err1 != nil || err2 != nil || l == 0 || l > h {
+		return server.PortRange{}, errors.New("want LO-HI, ports 1-65535, LO <= HI")
+	}
+	return server.PortRange{Lo: uint16(l), Hi: uint16(h)}, nil
+}
+
+func runServe(cmd *cobra.Command, f serveFlags) error {
+	cfg, err := f.serverConfig()
+	if err != nil {
+		return err
+	}
+	if _, err := netip.ParseAddrPort(f.listen); err != nil {
+		return usageError("serve: --listen %q: want IP:PORT", f.listen)
+	}
+	st, err := store.NewDir(f.root)
+	if err != nil {
+		return usageError("serve: --root: %w", err)
+	}
+	defer st.Close()
+	cfg.Store = st
+	level := slog.LevelInfo
+	if f.debug {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	srv, err := server.New(cfg)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	ctx := cmd.Context()
+	ln, err := cfg.Network.Listen(ctx, "tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", f.listen, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "serving %s on ftp://%s (interrupt to stop)\n", f.root, ln.Addr())
+	err = srv.Serve(ctx, ln)
+	cerr := srv.Close()
+	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, server.ErrServerClosed)) {
+		return cerr // interrupted: the normal way to stop
+	}
+	return errors.Join(err, cerr)
+}
