@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+
+	"github.com/ftplab/ftplab/ftp/proto"
+)
+
+type dataMode int
+
+const (
+	noData dataMode = iota
+	activeData
+	passiveData
+)
+
+// dataSetup is how the next transfer's data connection is made.
+type dataSetup struct {
+	mode   dataMode
+	target netip.AddrPort // active: where to connect
+	// hint is what a preceding PORT/EPRT/SOCK named; a later PASV/EPSV accepts
+	// only that host (and, after SOCK, that port): RFC 478 note 3.
+	hint     netip.AddrPort
+	hintPort bool
+	ln       net.Listener // passive
+}
+
+// reset forgets the setup and closes its listener.
+func (d *dataSetup) reset() {
+	if d.ln != nil {
+		d.ln.Close()
+	}
+	*d = dataSetup{}
+}
+
+// take hands the setup (and its listener) to a transfer.
+func (d *dataSetup) take() dataSetup {
+	t := *d
+	*d = dataSetup{}
+	return t
+}
+
+func (s *session) cmdPORT(c command) {
+	ap, err := proto.ParsePORT(c.arg)
+	if err != nil {
+		s.reply(501, fmt.Sprintf("%s: %v", c.verb, err))
+		return
+	}
+	s.setActive(c.verb, ap)
+}
+
+func (s *session) cmdEPRT(c command) {
+	ap, err := proto.ParseEPRT(c.arg)
+	if errors.Is(err, proto.ErrNetworkProtocol) {
+		s.reply(522, "Network protocol not supported, use (1,2)")
+		return
+	}
+	if err != nil {
+		s.reply(501, fmt.Sprintf("EPRT: %v", err))
+		return
+	}
+	s.setActive("EPRT", ap)
+}
+
+// setActive takes PORT, EPRT or SOCK's address, if third-party safety
+// allows it; nothing is dialled until a transfer command.
+func (s *session) setActive(verb string, ap netip.AddrPort) {
+	if s.epsvAll {
+		s.reply(501, verb+" not allowed after EPSV ALL.")
+		return
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if err := s.checkTarget(ap); err != nil {
+		s.log.Warn("ftp data address refused", "verb", verb, "target", ap.String(), "reason", err.Error())
+		s.reply(504, fmt.Sprintf("%s refused: %v.", verb, err))
+		return
+	}
+	s.data.reset()
+	s.data = dataSetup{mode: activeData, target: ap, hint: ap, hintPort: verb == "SOCK"}
+	s.reply(200, fmt.Sprintf("%s command successful: data connection with %s.", verb, ap))
+}
+
+// checkTarget applies RFC 2577 to an active-mode address: it must be the
+// control connection's peer at a port of 1024 or more, or a trusted peer.
+func (s *session) checkTarget(ap netip.AddrPort) error {
+	switch {
+	case s.srv.cfg.AllowForeign || s.srv.trusted(ap.Addr()):
+		return nil
+	case ap.Addr() != s.peer.Addr():
+		return fmt.Errorf("address %s is not this client's address %s and not a trusted peer (third-party bounce protection, RFC 2577)", ap.Addr(), s.peer.Addr())
+	case ap.Port() < 1024:
+		return fmt.Errorf("port %d is below 1024 (RFC 2577)", ap.Port())
+	}
+	return nil
+}
+
+// allowPassive says whether a connection from "from" may be the data
+// connection of passive setup d (the port-stealing defence).
+func (s *session) allowPassive(d dataSetup, from netip.AddrPort) bool {
+	if d.hint.IsValid() {
+		return from.Addr() == d.hint.Addr() && (!d.hintPort || from.Port() == d.hint.Port())
+	}
+	return s.srv.cfg.AllowForeign || from.Addr() == s.peer.Addr() || s.srv.trusted(from.Addr())
+}
+
+func (s *session) cmdPASV(c command) {
+	if s.epsvAll {
+		s.reply(501, "PASV not allowed after EPSV ALL.")
+		return
+	}
+	adv := s.srv.cfg.PassiveAddress.Unmap()
+	if !adv.IsValid() {
+		adv = s.local.Addr()
+	}
+	if !adv.Is4() {
+		s.reply(425, fmt.Sprintf("PASV announces IPv4 only and this connection is on %s: use EPSV.", adv))
+		return
+	}
+	port, err := s.listenPassive()
+	if err != nil {
+		s.reply(425, fmt.Sprintf("Can't open passive connection: %v.", err))
+		return
+	}
+	text, _ := proto.FormatPASVReply(netip.AddrPortFrom(adv, port))
+	s.reply(227, text)
+}
+
+func (s *session) cmdEPSV(c command) {
+	switch c.arg {
+	case "":
+	case "ALL", "all":
+		s.epsvAll = true
+		s.reply(200, "EPSV ALL ok: only EPSV from now on.")
+		return
+	case "1", "2":
+		if want := map[bool]string{true: "1", false: "2"}[s.local.Addr().Is4()]; c.arg != want {
+			s.reply(522, fmt.Sprintf("Network protocol not supported, use (%s)", want))
+			return
+		}
+	default:
+		s.reply(501, fmt.Sprintf("EPSV: argument %q is not 1, 2 or ALL.", clip(c.arg)))
+		return
+	}
+	port, err := s.listenPassive()
+	if err != nil {
+		s.reply(425, fmt.Sprintf("Can't open passive connection: %v.", err))
+		return
+	}
+	s.reply(229, proto.FormatEPSVReply(port))
+}
+
+// listenPassive opens the passive socket. After SOCK it is the default data
+// port L-1 (RFC 478 note 2); when that is taken (another transfer uses it),
+// it falls back to the passive range and says so in the log.
+func (s *session) listenPassive() (uint16, error) {
+	if s.data.ln != nil {
+		s.data.ln.Close()
+		s.data.ln = nil
+	}
+	var ln net.Listener
+	if s.data.hintPort && s.local.Port() > 1 {
+		at := netip.AddrPortFrom(s.local.Addr(), s.local.Port()-1)
+		l, err := s.srv.cfg.Network.Listen(s.ctx, "tcp", at.String())
+		if err != nil {
+			s.log.Warn("ftp default data port busy: passive socket falls back to another port", "port", at.Port(), "err", err.Error())
+		} else {
+			ln = l
+		}
+	}
+	if ln == nil {
+		l, err := s.listenRange()
+		if err != nil {
+			return 0, err
+		}
+		ln = l
+	}
+	s.data.mode, s.data.ln = passiveData, ln
+	return addrOf(ln.Addr()).Port(), nil
+}
+
+// listenRange listens on a free port of the passive range.
+func (s *session) listenRange() (net.Listener, error) {
+	r := s.srv.cfg.PassivePorts
+	if r.Lo == 0 && r.Hi == 0 {
+		return s.srv.cfg.Network.Listen(s.ctx, "tcp", netip.AddrPortFrom(s.local.Addr(), 0).String())
+	}
+	n := int(r.Hi) - int(r.Lo) + 1
+	start := rand.IntN(n)
+	var last error
+	for i := range min(n, 64) {
+		port := uint16(int(r.Lo) + (start+i)%n)
+		ln, err := s.srv.cfg.Network.Listen(s.ctx, "tcp", netip.AddrPortFrom(s.local.Addr(), port).String())
+		if err == nil {
+			return ln, nil
+		}
+		last = err
+	}
+	return nil, fmt.Errorf("no free passive port in %d-%d: %w", r.Lo, r.Hi, last)
+}
+
+// openData makes the data connection of setup d: it accepts on the passive
+// socket, or dials the active target. It gives up after the data timeout.
+func (s *session) openData(ctx context.Context, d dataSetup) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.srv.cfg.DataTimeout)
+	defer cancel()
+	switch d.mode {
+	case passiveData:
+		return s.acceptData(ctx, d)
+	case activeData:
+		return s.dialData(ctx, d.target)
+	}
+	return nil, errors.New("no PORT, PASV, EPRT, EPSV or SOCK")
+}
+
+// acceptData accepts the data connection, closing (and logging) any from a
+// peer d does not allow, until the right one comes or ctx ends.
+func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error) {
+	defer d.ln.Close()
+	stop := context.AfterFunc(ctx, func() { d.ln.Close() })
+	defer stop()
+	for {
+		c, err := d.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no data connection to %s: %w", d.ln.Addr(), context.Cause(ctx))
+			}
+			return nil, fmt.Errorf("accept data connection on %s: %w", d.ln.Addr(), err)
+		}
+		from := addrOf(c.RemoteAddr())
+		if s.allowPassive(d, from) {
+			return c, nil
+		}
+		s.log.Warn("ftp data connection from a foreign peer closed (port stealing defence)", "from", from.String(), "listener", d.ln.Addr().String())
+		c.Close()
+	}
+}
+
+// dialData connects to target from the default data port L-1 (RFC 959
+// §3.2, RFC 478), or, when that fails (port in use, no privilege), from any
+// port, saying so in the log.
+func (s *session) dialData(ctx context.Context, target netip.AddrPort) (net.Conn, error) {
+	if l := s.local.Port(); l > 1 {
+		from := netip.AddrPortFrom(s.local.Addr(), l-1)
+		c, err := s.srv.cfg.Network.DialFrom(ctx, "tcp", from, target)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to %s: %w", target, err)
+		}
+		s.log.Warn("ftp active data connection from the default data port failed: dialling from any port", "from", from.String(), "to", target.String(), "err", err.Error())
+	}
+	c, err := s.srv.cfg.Network.Dial(ctx, "tcp", target.String())
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", target, err)
+	}
+	return c, nil
+}

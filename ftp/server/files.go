@@ -1,0 +1,263 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/ftplab/ftplab/ftp/proto"
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+// fail answers a storage error: 550 with what went wrong.
+func (s *session) fail(verb, p string, err error) {
+	why := "failed"
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		why = "no such file or directory"
+	case errors.Is(err, fs.ErrExist):
+		why = "already exists"
+	case errors.Is(err, fs.ErrPermission):
+		why = "permission denied"
+	case errors.Is(err, store.ErrIsDir):
+		why = "is a directory"
+	case errors.Is(err, store.ErrNotDir):
+		why = "not a directory"
+	case errors.Is(err, store.ErrNotEmpty):
+		why = "directory not empty"
+	case errors.Is(err, store.ErrRange):
+		why = "restart offset beyond end of file"
+	case errors.Is(err, store.ErrBadName):
+		s.reply(553, fmt.Sprintf("%s %s: bad file name.", verb, quote(p)))
+		return
+	}
+	s.log.Info("ftp file operation failed", "verb", verb, "path", p, "err", err.Error())
+	s.reply(550, fmt.Sprintf("%s %s: %s.", verb, quote(p), why))
+}
+
+// quote renders a path inside a 257 reply: in double quotes, with any
+// quote doubled (RFC 959 appendix II).
+func quote(p string) string {
+	return `"` + strings.ReplaceAll(p, `"`, `""`) + `"`
+}
+
+func (s *session) cmdPWD(command) {
+	s.reply(257, quote(s.cwd)+" is the current directory.")
+}
+
+func (s *session) cmdCWD(c command) {
+	p, ok := s.path(c.arg)
+	if !ok {
+		return
+	}
+	fi, err := s.fs.Stat(p)
+	if err == nil && !fi.IsDir {
+		err = store.ErrNotDir
+	}
+	if err != nil {
+		s.fail("CWD", p, err)
+		return
+	}
+	s.cwd = p
+	s.reply(250, fmt.Sprintf("Directory changed to %s.", quote(p)))
+}
+
+func (s *session) cmdCDUP(command) {
+	s.cmdCWD(command{verb: "CWD", arg: ".."})
+}
+
+func (s *session) cmdMKD(c command) {
+	p, ok := s.needArg(c)
+	if !ok {
+		return
+	}
+	if err := s.fs.Mkdir(p); err != nil {
+		s.fail("MKD", p, err)
+		return
+	}
+	s.reply(257, quote(p)+" directory created.")
+}
+
+func (s *session) cmdRMD(c command) {
+	s.simple(c, s.fs.RemoveDir, "Directory removed.")
+}
+
+func (s *session) cmdDELE(c command) {
+	s.simple(c, s.fs.Remove, "File deleted.")
+}
+
+// simple runs op on the argument's path and answers 250 with ok.
+func (s *session) simple(c command, op func(string) error, ok string) {
+	p, good := s.needArg(c)
+	if !good {
+		return
+	}
+	if err := op(p); err != nil {
+		s.fail(c.verb, p, err)
+		return
+	}
+	s.reply(250, ok)
+}
+
+// needArg resolves a required path argument (501 when missing).
+func (s *session) needArg(c command) (string, bool) {
+	if c.arg == "" {
+		s.reply(501, c.verb+" needs a path.")
+		return "", false
+	}
+	return s.path(c.arg)
+}
+
+func (s *session) cmdRNFR(c command) {
+	p, ok := s.needArg(c)
+	if !ok {
+		return
+	}
+	if _, err := s.fs.Stat(p); err != nil {
+		s.fail("RNFR", p, err)
+		return
+	}
+	s.rnfr = p
+	s.reply(350, "Ready for RNTO.")
+}
+
+func (s *session) cmdRNTO(c command) {
+	from := s.rnfr
+	s.rnfr = ""
+	if from == "" {
+		s.reply(503, "RNTO needs an RNFR first.")
+		return
+	}
+	to, ok := s.needArg(c)
+	if !ok {
+		return
+	}
+	if err := s.fs.Rename(from, to); err != nil {
+		s.fail("RNTO", to, err)
+		return
+	}
+	s.reply(250, "Rename successful.")
+}
+
+// statFile resolves a path argument to an existing regular file.
+func (s *session) statFile(c command) (string, store.FileInfo, bool) {
+	p, ok := s.needArg(c)
+	if !ok {
+		return "", store.FileInfo{}, false
+	}
+	fi, err := s.fs.Stat(p)
+	if err == nil && fi.IsDir {
+		err = store.ErrIsDir
+	}
+	if err != nil {
+		s.fail(c.verb, p, err)
+		return "", store.FileInfo{}, false
+	}
+	return p, fi, true
+}
+
+func (s *session) cmdSIZE(c command) {
+	p, fi, ok := s.statFile(c)
+	if !ok {
+		return
+	}
+	if !s.ascii {
+		s.reply(213, fmt.Sprint(fi.Size))
+		return
+	}
+	// In TYPE A the size is what goes over the wire: one CR more per LF.
+	r, err := s.fs.Open(p, 0)
+	if err != nil {
+		s.fail("SIZE", p, err)
+		return
+	}
+	defer r.Close()
+	var cw countWriter
+	if _, err := copyData(&asciiEncoder{w: &cw}, r); err != nil {
+		s.fail("SIZE", p, err)
+		return
+	}
+	s.reply(213, fmt.Sprint(cw.n))
+}
+
+// countWriter counts what is written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+var _ io.Writer = (*countWriter)(nil)
+
+func (s *session) cmdMDTM(c command) {
+	if _, fi, ok := s.statFile(c); ok {
+		s.reply(213, fi.ModTime.UTC().Format(proto.TimeFormat))
+	}
+}
+
+func (s *session) cmdMLST(c command) {
+	p, ok := s.path(c.arg)
+	if !ok {
+		return
+	}
+	fi, err := s.fs.Stat(p)
+	if err != nil {
+		s.fail("MLST", p, err)
+		return
+	}
+	e := s.entry(fi)
+	e.Name = p
+	s.reply(250, "Listing "+p, proto.FormatEntry(e, s.facts), "End")
+}
+
+// entry turns a FileInfo into MLSx facts.
+func (s *session) entry(fi store.FileInfo) proto.Entry {
+	e := proto.Entry{Name: fi.Name, Type: "file", Size: fi.Size, Modify: fi.ModTime, Perm: "r"}
+	if !s.readOnly {
+		e.Perm = "adfrw"
+	}
+	if fi.IsDir {
+		e.Type, e.Size, e.Perm = "dir", -1, "el"
+		if !s.readOnly {
+			e.Perm = "cdeflmp"
+		}
+	}
+	return e
+}
+
+// cmdSTAT answers STAT outside a transfer: the server's status (211), or a
+// listing of a file or directory over the control connection (213/212).
+func (s *session) cmdSTAT(c command) {
+	if c.arg == "" {
+		user := "not logged in"
+		if s.loggedIn {
+			user = "logged in as " + s.user
+		}
+		mode := map[bool]string{true: "ASCII", false: "BINARY"}[s.ascii]
+		s.reply(211, "ftplab FTP server status:",
+			fmt.Sprintf("Connected to %s from %s", s.local, s.peer),
+			user,
+			"TYPE: "+mode+", FORM: Nonprint; STRUcture: File; transfer MODE: Stream",
+			"No data connection",
+			"End of status")
+		return
+	}
+	if !s.loggedIn {
+		s.reply(530, "Please log in with USER and PASS.")
+		return
+	}
+	p, ok := s.path(listArg(c.arg))
+	if !ok {
+		return
+	}
+	lines, dir, err := s.listing(p, longLine)
+	if err != nil {
+		s.fail("STAT", p, err)
+		return
+	}
+	code := 213
+	if dir {
+		code = 212
+	}
+	s.reply(code, append(append([]string{"Status of " + p + ":"}, lines...), "End of status")...)
+}

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/proto"
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testServer is a server on loopback with an in-memory store.
+type testServer struct {
+	srv  *Server
+	fs   *store.Mem
+	addr netip.AddrPort
+	logs *syncBuffer
+}
+
+// syncBuffer is a log sink tests can read while the server writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startServer serves cfg on host (e.g. "127.0.0.2") at a free port. The
+// default config has user "u" (password "p"), anonymous read-only, and
+// ftp.OS as network.
+func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
+	t.Helper()
+	ts := &testServer{fs: store.NewMem(), logs: &syncBuffer{}}
+	cfg := Config{
+		Network:     ftp.OS{},
+		Store:       ts.fs,
+		Users:       []User{{Name: "u", Password: "p"}, {Name: "ro", Password: "p", ReadOnly: true}},
+		Anonymous:   true,
+		DataTimeout: 5 * time.Second,
+		Logger:      slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := New(cfg)
+	require.NoError(t, err)
+	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
+	require.NoError(t, err)
+	ts.srv = srv
+	ts.addr = addrOf(ln.Addr())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	t.Cleanup(func() {
+		require.NoError(t, srv.Close())
+		require.ErrorIs(t, <-done, ErrServerClosed)
+	})
+	return ts
+}
+
+// client is a raw FTP control connection for tests.
+type client struct {
+	t    testing.TB
+	conn net.Conn
+	tp   *textproto.Conn
+}
+
+// dial connects to ts from local address from ("" for any) and reads the
+// greeting.
+func dial(t testing.TB, ts *testServer, from string) *client {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	conn, err := d.Dial("tcp", ts.addr.String())
+	require.NoError(t, err)
+	c := &client{t: t, conn: conn, tp: textproto.NewConn(conn)}
+	t.Cleanup(func() { c.tp.Close() })
+	c.expect(220)
+	return c
+}
+
+// send writes a raw line (CRLF added).
+func (c *client) send(format string, args ...any) {
+	c.t.Helper()
+	require.NoError(c.t, c.tp.PrintfLine(format, args...))
+}
+
+// read reads one reply.
+func (c *client) read() (int, string) {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	code, msg, err := c.tp.ReadResponse(0)
+	require.NoError(c.t, err)
+	return code, msg
+}
+
+// expect reads one reply and checks its code.
+func (c *client) expect(code int) string {
+	c.t.Helper()
+	got, msg := c.read()
+	require.Equal(c.t, code, got, "reply %d %s", got, msg)
+	return msg
+}
+
+// cmd sends a command and checks the code of its reply.
+func (c *client) cmd(code int, format string, args ...any) string {
+	c.t.Helper()
+	c.send(format, args...)
+	return c.expect(code)
+}
+
+func (c *client) login(user, pass string) {
+	c.t.Helper()
+	c.cmd(331, "USER %s", user)
+	c.cmd(230, "PASS %s", pass)
+}
+
+// pasv sends PASV and connects to the announced socket.
+func (c *client) pasv() net.Conn {
+	c.t.Helper()
+	ap, err := proto.ParsePASVReply(c.cmd(227, "PASV"))
+	require.NoError(c.t, err)
+	return c.dialData(ap.String())
+}
+
+// dialData connects to a passive socket from the control connection's
+// local address, as the server's safety wants.
+func (c *client) dialData(addr string) net.Conn {
+	c.t.Helper()
+	local := c.conn.LocalAddr().(*net.TCPAddr)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: local.IP}}
+	dc, err := d.Dial("tcp", addr)
+	require.NoError(c.t, err)
+	return dc
+}
+
+// epsv sends EPSV and connects to the announced port.
+func (c *client) epsv() net.Conn {
+	c.t.Helper()
+	port, err := proto.ParseEPSVReply(c.cmd(229, "EPSV"))
+	require.NoError(c.t, err)
+	host, _, _ := net.SplitHostPort(c.conn.RemoteAddr().String())
+	return c.dialData(net.JoinHostPort(host, fmt.Sprint(port)))
+}
+
+// retr downloads path over a fresh passive connection.
+func (c *client) retr(path string) []byte {
+	c.t.Helper()
+	dc := c.pasv()
+	c.cmd(150, "RETR %s", path)
+	data, err := io.ReadAll(dc)
+	require.NoError(c.t, err)
+	dc.Close()
+	c.expect(226)
+	return data
+}
+
+// stor uploads data to path over a fresh passive connection.
+func (c *client) stor(verb, path string, data []byte) {
+	c.t.Helper()
+	dc := c.pasv()
+	c.cmd(150, "%s %s", verb, path)
+	_, err := dc.Write(data)
+	require.NoError(c.t, err)
+	require.NoError(c.t, dc.Close())
+	c.expect(226)
+}
+
+// list runs a listing command over a fresh passive connection.
+func (c *client) list(cmd string) []string {
+	c.t.Helper()
+	dc := c.pasv()
+	c.cmd(150, "%s", cmd)
+	data, err := io.ReadAll(dc)
+	require.NoError(c.t, err)
+	dc.Close()
+	c.expect(226)
+	s := strings.TrimSuffix(string(data), "\r\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\r\n")
+}
+
+// activeListener listens for an active-mode data connection on host.
+func activeListener(t testing.TB, host string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", host+":0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// acceptWithin accepts one connection or fails after d.
+func acceptWithin(ln net.Listener, d time.Duration) (net.Conn, error) {
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(d))
+	c, err := ln.Accept()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return nil, fmt.Errorf("nothing connected within %s: %w", d, err)
+	}
+	return c, err
+}

@@ -1,0 +1,332 @@
+// Package server is an FTP server (RFC 959, 2389, 2428, 3659) with RFC 478's
+// SOCK/RTRV dialect and RFC 2577's third-party safety on by default. It
+// listens and dials only through an ftp.Network, so it runs on a virtual
+// host of a lab as well as on the operating system's network, and keeps its
+// files behind a store.FS.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+// User is an account of the server.
+type User struct {
+	Name     string
+	Password string
+	ReadOnly bool     // may read and list only
+	Store    store.FS // this user's files; nil means Config.Store
+}
+
+// PortRange is an inclusive range of TCP ports; the zero value means "any
+// port the network picks".
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	// Network is where the server listens and dials (required).
+	Network ftp.Network
+	// Store holds the files of users without their own (and anonymous).
+	Store store.FS
+	// Users are the accounts.
+	Users []User
+	// Anonymous lets "anonymous" and "ftp" log in with any password, read-only
+	// unless AnonymousWrite, on Store.
+	Anonymous      bool
+	AnonymousWrite bool
+	// ReadOnly makes every user read-only.
+	ReadOnly bool
+	// TrustedPeers are addresses other than a session's control peer that may
+	// be the other end of its data connections: PORT/EPRT/SOCK may name them
+	// (any port, 20 included) and they may connect to its passive sockets.
+	// This is what a server that takes part in third-party transfers needs.
+	TrustedPeers []netip.Prefix
+	// AllowForeign turns RFC 2577's third-party safety off: any address and
+	// port is accepted. Unsafe; for teaching the bounce attack only.
+	AllowForeign bool
+	// PassivePorts is where PASV/EPSV listen; zero means any free port.
+	PassivePorts PortRange
+	// PassiveAddress is advertised in 227 replies instead of the control
+	// connection's local address (for NAT).
+	PassiveAddress netip.Addr
+	// MaxSessions bounds concurrent sessions (default 64); MaxPerAddr bounds
+	// them per client address (default 8). Excess connections get 421.
+	MaxSessions int
+	MaxPerAddr  int
+	// IdleTimeout closes a session idle between commands (default 5m) with
+	// 421; DataTimeout bounds setting up a data connection and any stall of
+	// one (default 30s) with 425/426.
+	IdleTimeout time.Duration
+	DataTimeout time.Duration
+	// Logger receives every command and reply (passwords masked); nil
+	// discards.
+	Logger *slog.Logger
+	// Greeting is the text of the 220 reply.
+	Greeting string
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxSessions = 64
+	DefaultMaxPerAddr  = 8
+	DefaultIdleTimeout = 5 * time.Minute
+	DefaultDataTimeout = 30 * time.Second
+	DefaultGreeting    = "ftplab FTP server ready"
+)
+
+// Server is an FTP server. Serve it on one or more listeners; Close or
+// Shutdown stops it.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	perAddr   map[netip.Addr]int
+	wg        sync.WaitGroup
+	idle      chan struct{} // closed and replaced when sessions drop to zero
+}
+
+// New checks cfg, fills in defaults and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Network == nil {
+		return nil, errors.New("server config: Network is nil")
+	}
+	for _, u := range cfg.Users {
+		if u.Name == "" {
+			return nil, errors.New("server config: a user has an empty name")
+		}
+		if u.Store == nil && cfg.Store == nil {
+			return nil, fmt.Errorf("server config: user %q has no store and Config.Store is nil", u.Name)
+		}
+	}
+	if cfg.Anonymous && cfg.Store == nil {
+		return nil, errors.New("server config: Anonymous needs Config.Store")
+	}
+	if cfg.PassivePorts.Lo > cfg.PassivePorts.Hi {
+		return nil, fmt.Errorf("server config: passive port range %d-%d is empty", cfg.PassivePorts.Lo, cfg.PassivePorts.Hi)
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxPerAddr <= 0 {
+		cfg.MaxPerAddr = DefaultMaxPerAddr
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = DefaultDataTimeout
+	}
+	if cfg.Greeting == "" {
+		cfg.Greeting = DefaultGreeting
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		cfg:       cfg,
+		log:       log,
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+		perAddr:   map[netip.Addr]int{},
+		idle:      make(chan struct{}),
+	}, nil
+}
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("ftp server closed")
+
+// ListenAndServe listens on addr ("host:port") of network and serves until
+// ctx is done or the server is closed.
+func (s *Server) ListenAndServe(ctx context.Context, network ftp.Network, addr string) error {
+	ln, err := network.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("ftp server listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve accepts control connections on ln until ctx is done or the server
+// is closed; it closes ln. It returns ErrServerClosed (or ctx's error).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+	s.log.Info("ftp server listening", "addr", ln.Addr().String())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if s.isClosed() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("ftp server accept on %s: %w", ln.Addr(), err)
+		}
+		s.start(ctx, c)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// start admits a control connection, or refuses it with 421 when a limit is
+// reached. It never blocks on the client.
+func (s *Server) start(ctx context.Context, c net.Conn) {
+	peer := addrOf(c.RemoteAddr())
+	s.mu.Lock()
+	var refuse string
+	switch {
+	case s.closed:
+		refuse = "421 Server shutting down."
+	case len(s.sessions) >= s.cfg.MaxSessions:
+		refuse = fmt.Sprintf("421 Too many users (%d), try later.", s.cfg.MaxSessions)
+	case s.perAddr[peer.Addr()] >= s.cfg.MaxPerAddr:
+		refuse = fmt.Sprintf("421 Too many connections from %s (%d), try later.", peer.Addr(), s.cfg.MaxPerAddr)
+	}
+	if refuse != "" {
+		s.mu.Unlock()
+		s.log.Warn("ftp connection refused", "peer", peer.String(), "reason", refuse)
+		s.wg.Go(func() {
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = c.Write([]byte(refuse + "\r\n"))
+			c.Close()
+		})
+		return
+	}
+	sess := newSession(s, c, s.nextID.Add(1))
+	s.sessions[sess] = struct{}{}
+	s.perAddr[peer.Addr()]++
+	s.mu.Unlock()
+	s.wg.Go(func() {
+		defer s.finish(sess, peer.Addr())
+		sess.run(ctx)
+	})
+}
+
+func (s *Server) finish(sess *session, a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if s.perAddr[a]--; s.perAddr[a] <= 0 {
+		delete(s.perAddr, a)
+	}
+	if len(s.sessions) == 0 {
+		close(s.idle)
+		s.idle = make(chan struct{})
+	}
+}
+
+// Close stops listening, ends every session at once and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for sess := range s.sessions {
+		sess.kill()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops listening and waits for sessions to end by themselves
+// until ctx is done, then closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	for {
+		s.mu.Lock()
+		n, idle := len(s.sessions), s.idle
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			s.Close()
+			return fmt.Errorf("ftp server shutdown: %w", ctx.Err())
+		}
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// Sessions reports how many sessions are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// trusted reports whether a is one of the configured trusted peers.
+func (s *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedPeers {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// addrOf returns the address and port of a net.Addr (zero if it has none).
+func addrOf(a net.Addr) netip.AddrPort {
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

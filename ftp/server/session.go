@@ -1,0 +1,232 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+// session is one control connection. Only its run goroutine writes replies;
+// a reader goroutine feeds it commands, and a transfer goroutine moves data.
+type session struct {
+	srv   *Server
+	id    uint64
+	conn  net.Conn
+	log   *slog.Logger
+	peer  netip.AddrPort // the client's end of the control connection
+	local netip.AddrPort // our end: port L, whose L-1 is the default data port
+	w     *bufio.Writer
+
+	cmds     chan command
+	stop     chan struct{} // closed when run returns: the reader stops
+	killed   chan struct{} // closed by kill
+	killOnce sync.Once
+
+	// login state
+	user     string
+	loggedIn bool
+	readOnly bool
+	fs       store.FS
+	cwd      string
+
+	// transfer parameters
+	ascii   bool
+	rest    int64
+	rnfr    string
+	facts   []string // MLST facts selected by OPTS MLST
+	epsvAll bool
+	data    dataSetup
+
+	xfer    *transfer
+	pending []command // commands that arrived during a transfer
+	quit    bool
+	ctx     context.Context // the session's life, set by run
+}
+
+func newSession(srv *Server, c net.Conn, id uint64) *session {
+	s := &session{
+		srv:    srv,
+		id:     id,
+		conn:   c,
+		peer:   addrOf(c.RemoteAddr()),
+		local:  addrOf(c.LocalAddr()),
+		w:      bufio.NewWriter(c),
+		cmds:   make(chan command),
+		stop:   make(chan struct{}),
+		killed: make(chan struct{}),
+		cwd:    "/",
+		facts:  allFacts,
+	}
+	s.log = srv.log.With("session", id, "peer", s.peer.String())
+	return s
+}
+
+// kill ends the session at once (Server.Close).
+func (s *session) kill() {
+	s.killOnce.Do(func() {
+		close(s.killed)
+		s.conn.Close()
+	})
+}
+
+// run serves the session until QUIT, an error, a timeout or ctx's end.
+func (s *session) run(ctx context.Context) {
+	s.ctx = ctx
+	s.log.Info("ftp session open", "local", s.local.String())
+	var readerDone sync.WaitGroup
+	defer func() {
+		close(s.stop)
+		if s.xfer != nil {
+			s.xfer.abort()
+			<-s.xfer.done
+		}
+		s.data.reset()
+		s.conn.Close()
+		readerDone.Wait()
+		s.log.Info("ftp session closed")
+	}()
+	s.reply(220, s.srv.cfg.Greeting)
+	readerDone.Go(s.readCommands)
+	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
+	defer idle.Stop()
+	for !s.quit {
+		var opened, done <-chan struct{}
+		if x := s.xfer; x != nil {
+			done = x.done
+			if !x.announced {
+				opened = x.opened
+			}
+		}
+		select {
+		case <-ctx.Done():
+			s.reply(421, "Server shutting down, closing control connection.")
+			return
+		case <-s.killed:
+			return
+		case <-idle.C:
+			if s.xfer != nil {
+				idle.Reset(s.srv.cfg.IdleTimeout)
+				continue
+			}
+			s.reply(421, fmt.Sprintf("Idle timeout (%s): closing control connection.", s.srv.cfg.IdleTimeout))
+			return
+		case c, ok := <-s.cmds:
+			if !ok {
+				return
+			}
+			idle.Reset(s.srv.cfg.IdleTimeout)
+			s.dispatch(ctx, c)
+		case <-opened:
+			s.announce()
+		case <-done:
+			s.endTransfer()
+		}
+		for len(s.pending) > 0 && s.xfer == nil && !s.quit {
+			c := s.pending[0]
+			s.pending = s.pending[1:]
+			s.exec(ctx, c)
+		}
+	}
+}
+
+// dispatch runs c now, or, during a transfer, answers ABOR/STAT/QUIT at
+// once and keeps anything else until the transfer ends.
+func (s *session) dispatch(ctx context.Context, c command) {
+	s.logCommand(c)
+	if s.xfer == nil {
+		s.exec(ctx, c)
+		return
+	}
+	switch c.verb {
+	case "ABOR":
+		s.abortTransfer()
+	case "STAT":
+		if c.arg == "" {
+			s.transferStatus()
+			return
+		}
+		s.pending = append(s.pending, c)
+	case "NOOP":
+		s.reply(200, "NOOP ok, transfer in progress.")
+	default:
+		s.pending = append(s.pending, c)
+	}
+}
+
+// readCommands reads command lines and hands them to run until the
+// connection fails or the session stops.
+func (s *session) readCommands() {
+	defer close(s.cmds)
+	br := bufio.NewReaderSize(s.conn, 4096)
+	for {
+		line, err := readLine(br)
+		var c command
+		switch {
+		case errors.Is(err, errLineTooLong):
+			c = command{err: err}
+		case err != nil:
+			return
+		default:
+			c = parseCommand(line)
+		}
+		select {
+		case s.cmds <- c:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// reply writes a reply; more than one line makes a multi-line reply (RFC
+// 959 §4.2): "code-first", the middle lines indented by a space, "code last".
+func (s *session) reply(code int, lines ...string) {
+	if len(lines) == 0 {
+		lines = []string{""}
+	}
+	var b strings.Builder
+	for i, l := range lines {
+		l = flatten.Replace(l)
+		switch {
+		case len(lines) == 1:
+			fmt.Fprintf(&b, "%d %s\r\n", code, l)
+		case i == 0:
+			fmt.Fprintf(&b, "%d-%s\r\n", code, l)
+		case i == len(lines)-1:
+			fmt.Fprintf(&b, "%d %s\r\n", code, l)
+		default:
+			b.WriteString(" " + l + "\r\n")
+		}
+	}
+	s.log.Info("ftp reply", "code", code, "text", strings.TrimRight(b.String(), "\r\n"))
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.DataTimeout))
+	_, _ = s.w.WriteString(b.String())
+	if err := s.w.Flush(); err != nil {
+		s.log.Warn("ftp reply not sent", "err", err)
+		s.quit = true
+	}
+}
+
+// logCommand logs c with the password of PASS masked.
+func (s *session) logCommand(c command) {
+	arg := c.arg
+	if c.verb == "PASS" && arg != "" {
+		arg = "****"
+	}
+	if c.err != nil {
+		s.log.Info("ftp command", "err", c.err.Error())
+		return
+	}
+	s.log.Info("ftp command", "verb", c.verb, "arg", arg)
+}
+
+// flatten keeps a reply line on one line.
+var flatten = strings.NewReplacer("\r", " ", "\n", " ")
