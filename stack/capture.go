@@ -1,0 +1,269 @@
+package stack
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+const (
+	slabSize      = 1 << 20 // bytes of records handed to the writer at once
+	slabQueue     = 32      // slabs that may wait for the writer
+	recordHeader  = 16      // iface(4) + len(4) + unix nanos(8)
+	captureWait   = 100 * time.Millisecond
+	defaultFlush  = 200 * time.Millisecond
+	captureBufLen = 1 << 20
+)
+
+// CaptureStats counts what the capture wrote and what it had to drop because
+// the writer could not keep up for longer than a short grace period.
+type CaptureStats struct {
+	Frames  uint64 // frames written
+	Dropped uint64 // frames dropped (writer too slow)
+	Bytes   uint64 // frame bytes written
+}
+
+// capture is one pcapng stream fed by many goroutines. Producers append
+// records to a slab under a mutex; full slabs go to a writer goroutine that
+// encodes them with pcapgo. Producers block at most captureWait when the
+// writer is behind; after that the slab's frames are dropped and counted.
+type capture struct {
+	mu      sync.Mutex
+	slab    []byte
+	nframes int // frames in slab
+	nifaces int
+	closed  bool
+	timer   *time.Timer
+
+	ch   chan capMsg
+	pool sync.Pool
+	wg   sync.WaitGroup
+
+	// writer side (owned by the writer goroutine)
+	out *bufio.Writer
+	w   *pcapgo.NgWriter
+	err error
+
+	frames, dropped, bytes atomic.Uint64
+}
+
+type capMsg struct {
+	slab    []byte
+	nframes int
+	iface   *pcapgo.NgInterface
+}
+
+func newCapture(out io.Writer, flush time.Duration) *capture {
+	if flush <= 0 {
+		flush = defaultFlush
+	}
+	c := &capture{
+		ch:  make(chan capMsg, slabQueue),
+		out: bufio.NewWriterSize(out, captureBufLen),
+	}
+	c.pool.New = func() any { b := make([]byte, 0, slabSize); return &b }
+	c.slab = c.getSlab()
+	c.wg.Add(1)
+	go c.run(flush)
+	return c
+}
+
+func (c *capture) getSlab() []byte { return (*c.pool.Get().(*[]byte))[:0] }
+
+func (c *capture) putSlab(b []byte) {
+	if cap(b) == slabSize {
+		c.pool.Put(&b)
+	}
+}
+
+// addInterface registers a pcapng interface and returns its index.
+func (c *capture) addInterface(name string, lt layers.LinkType) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, errors.New("capture is closed")
+	}
+	id := c.nifaces
+	c.nifaces++
+	c.handoffLocked(true)
+	c.ch <- capMsg{iface: &pcapgo.NgInterface{
+		Name:                name,
+		LinkType:            lt,
+		SnapLength:          0,
+		TimestampResolution: 9,
+		OS:                  "ftplab",
+	}}
+	return id, nil
+}
+
+// record appends frames seen on interface iface at ts.
+func (c *capture) record(iface int, ts time.Time, frames ...[]byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	nanos := uint64(ts.UnixNano())
+	for _, f := range frames {
+		if len(c.slab)+recordHeader+len(f) > cap(c.slab) && len(c.slab) > 0 {
+			c.handoffLocked(false)
+		}
+		var h [recordHeader]byte
+		binary.LittleEndian.PutUint32(h[0:], uint32(iface))
+		binary.LittleEndian.PutUint32(h[4:], uint32(len(f)))
+		binary.LittleEndian.PutUint64(h[8:], nanos)
+		c.slab = append(c.slab, h[:]...)
+		c.slab = append(c.slab, f...)
+		c.nframes++
+	}
+	c.mu.Unlock()
+}
+
+// handoffLocked passes the current slab to the writer. Unless block is set it
+// waits at most captureWait; if the writer is still behind, the slab's frames
+// are dropped and counted.
+func (c *capture) handoffLocked(block bool) {
+	if c.nframes == 0 {
+		return
+	}
+	m := capMsg{slab: c.slab, nframes: c.nframes}
+	select {
+	case c.ch <- m:
+	default:
+		if block {
+			c.ch <- m
+			break
+		}
+		if c.timer == nil {
+			c.timer = time.NewTimer(captureWait)
+		} else {
+			c.timer.Reset(captureWait)
+		}
+		select {
+		case c.ch <- m:
+			c.timer.Stop()
+		case <-c.timer.C:
+			c.dropped.Add(uint64(c.nframes))
+			c.slab, c.nframes = c.slab[:0], 0
+			return
+		}
+	}
+	c.slab, c.nframes = c.getSlab(), 0
+}
+
+func (c *capture) run(flush time.Duration) {
+	defer c.wg.Done()
+	tick := time.NewTicker(flush)
+	defer tick.Stop()
+	for {
+		select {
+		case m, ok := <-c.ch:
+			if !ok {
+				c.flush()
+				return
+			}
+			c.handle(m)
+		case <-tick.C:
+			// TryLock: a producer holding mu may be waiting for us to drain ch.
+			if c.mu.TryLock() {
+				// Producers are locked out, so ch cannot fill under us.
+				if !c.closed && len(c.ch) < cap(c.ch) {
+					c.handoffLocked(false)
+				}
+				c.mu.Unlock()
+			}
+			for len(c.ch) > 0 {
+				c.handle(<-c.ch)
+			}
+			c.flush()
+		}
+	}
+}
+
+func (c *capture) handle(m capMsg) {
+	if m.iface != nil {
+		c.writeInterface(*m.iface)
+		return
+	}
+	defer c.putSlab(m.slab)
+	b := m.slab
+	for len(b) >= recordHeader {
+		iface := int(binary.LittleEndian.Uint32(b[0:]))
+		n := int(binary.LittleEndian.Uint32(b[4:]))
+		ts := int64(binary.LittleEndian.Uint64(b[8:]))
+		data := b[recordHeader : recordHeader+n]
+		b = b[recordHeader+n:]
+		if c.err != nil || c.w == nil {
+			c.dropped.Add(1)
+			continue
+		}
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: n, Length: n, InterfaceIndex: iface}
+		if err := c.w.WritePacket(ci, data); err != nil {
+			c.err = fmt.Errorf("write capture: %w", err)
+			c.dropped.Add(1)
+			continue
+		}
+		c.frames.Add(1)
+		c.bytes.Add(uint64(n))
+	}
+}
+
+func (c *capture) writeInterface(intf pcapgo.NgInterface) {
+	if c.err != nil {
+		return
+	}
+	if c.w == nil {
+		w, err := pcapgo.NewNgWriterInterface(c.out, intf, pcapgo.NgWriterOptions{
+			SectionInfo: pcapgo.NgSectionInfo{Application: "ftplab", OS: "gVisor netstack"},
+		})
+		if err != nil {
+			c.err = fmt.Errorf("write capture header: %w", err)
+			return
+		}
+		c.w = w
+		return
+	}
+	if _, err := c.w.AddInterface(intf); err != nil {
+		c.err = fmt.Errorf("write capture interface %q: %w", intf.Name, err)
+	}
+}
+
+func (c *capture) flush() {
+	if c.err != nil || c.w == nil {
+		return
+	}
+	if err := c.w.Flush(); err != nil {
+		c.err = fmt.Errorf("flush capture: %w", err)
+	}
+}
+
+// close writes everything still buffered and stops the writer.
+func (c *capture) close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.handoffLocked(true)
+	c.closed = true
+	close(c.ch)
+	c.mu.Unlock()
+	c.wg.Wait()
+	if c.err == nil && c.w == nil {
+		return errors.New("capture: no interfaces were registered")
+	}
+	return c.err
+}
+
+func (c *capture) stats() CaptureStats {
+	return CaptureStats{Frames: c.frames.Load(), Dropped: c.dropped.Load(), Bytes: c.bytes.Load()}
+}

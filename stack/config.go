@@ -1,0 +1,147 @@
+package stack
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Config is the plain description of a network: what the user wrote. New turns
+// it into running hosts, switches and links.
+type Config struct {
+	Hosts    []HostConfig
+	Switches []SwitchConfig
+	Links    []LinkConfig
+}
+
+// HostConfig describes one virtual host.
+type HostConfig struct {
+	// Name identifies the host; it must be unique among hosts and switches
+	// and must not contain ':'.
+	Name string
+	// NICs are the host's Ethernet interfaces.
+	NICs []NICConfig
+	// Routes are static routes; Dst 0.0.0.0/0 or ::/0 is the default gateway.
+	// On-link routes for every NIC address are added automatically.
+	Routes []RouteConfig
+	// Router turns on IP forwarding between the host's NICs.
+	Router bool
+}
+
+// NICConfig describes one Ethernet interface of a host.
+type NICConfig struct {
+	// Name defaults to "eth<i>".
+	Name string
+	// MAC is optional; the default is a deterministic locally administered
+	// address (02:00:00:xx:xx:xx) derived from the NIC's position.
+	MAC net.HardwareAddr
+	// Addrs are the interface addresses with their prefix length, e.g.
+	// 10.0.0.1/24 or 2001:db8::1/64.
+	Addrs []netip.Prefix
+}
+
+// RouteConfig is one static route.
+type RouteConfig struct {
+	// Dst is the destination prefix; 0.0.0.0/0 or ::/0 is the default route.
+	Dst netip.Prefix
+	// Via is the gateway; the zero Addr means the destination is on-link.
+	Via netip.Addr
+	// NIC names the outgoing interface; optional when Via lies in a NIC's
+	// subnet or the host has a single NIC.
+	NIC string
+}
+
+// SwitchConfig describes a learning L2 switch.
+type SwitchConfig struct {
+	// Name identifies the switch; unique among hosts and switches.
+	Name string
+}
+
+// LinkConfig describes one cable: host-host or host-switch.
+type LinkConfig struct {
+	// Name is optional; the default is derived from the ends, e.g. "A:eth0-sw1".
+	Name string
+	// A and B are the ends: "host:nic", "host" (a host with a single NIC) or
+	// a switch name.
+	A, B string
+	// Params are the link's properties and impairments.
+	Params LinkParams
+}
+
+// LinkParams are the properties of a link. All of them can be changed while
+// the network runs (Link.Set). They apply to each direction independently.
+type LinkParams struct {
+	// MTU is the largest IP packet the link carries; 0 means 1500.
+	MTU int
+	// Delay is the one-way propagation delay.
+	Delay time.Duration
+	// Jitter adds a uniformly distributed extra delay in [-Jitter, +Jitter]
+	// (never below zero and never reordering frames).
+	Jitter time.Duration
+	// Loss is the probability (0..1) that a frame is lost, drawn from a PRNG
+	// seeded with Seed, so a run is reproducible.
+	Loss float64
+	// Rate limits each direction to this many bit/s; 0 means unlimited.
+	Rate int64
+	// Queue is the number of bytes that may wait for transmission when the
+	// link is rate-limited before frames are tail-dropped; 0 means a default
+	// of 100 ms worth of Rate (at least 64 KiB).
+	Queue int
+	// Seed seeds the loss and jitter PRNG.
+	Seed int64
+	// Down cuts the link: every frame is dropped.
+	Down bool
+}
+
+// Options are the runtime choices of a network that are not part of its
+// description.
+type Options struct {
+	// Capture receives a pcapng stream of every frame the host NICs send; nil
+	// disables capture. Writes are buffered and flushed on Close.
+	Capture io.Writer
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// CaptureFlush is how often buffered capture data is flushed to Capture
+	// (useful for live viewing); 0 means 200 ms.
+	CaptureFlush time.Duration
+}
+
+const (
+	defaultMTU   = 1500
+	minMTUv4     = 68
+	minMTUv6     = 1280
+	maxMTU       = 65535 - ethHeaderLen
+	ethHeaderLen = 14
+)
+
+func (p LinkParams) withDefaults() LinkParams {
+	if p.MTU == 0 {
+		p.MTU = defaultMTU
+	}
+	if p.Queue == 0 {
+		p.Queue = max(64<<10, int(p.Rate/8/10))
+	}
+	return p
+}
+
+// validate checks a (defaulted) parameter set.
+func (p LinkParams) validate() error {
+	switch {
+	case p.MTU < minMTUv4 || p.MTU > maxMTU:
+		return fmt.Errorf("mtu %d out of range %d..%d", p.MTU, minMTUv4, maxMTU)
+	case p.Delay < 0:
+		return fmt.Errorf("negative delay %v", p.Delay)
+	case p.Jitter < 0:
+		return fmt.Errorf("negative jitter %v", p.Jitter)
+	case !(p.Loss >= 0 && p.Loss <= 1):
+		return fmt.Errorf("loss %v outside 0..1", p.Loss)
+	case p.Rate < 0:
+		return fmt.Errorf("negative rate %d", p.Rate)
+	case p.Queue < 0:
+		return fmt.Errorf("negative queue %d", p.Queue)
+	}
+	return nil
+}

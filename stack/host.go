@@ -1,0 +1,216 @@
+package stack
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	gvstack "gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// Host is a virtual host: its own gVisor stack with Ethernet NICs. It is safe
+// for use by many goroutines.
+type Host struct {
+	name string
+	net  *Network
+	s    *gvstack.Stack
+
+	mu      sync.Mutex
+	nics    []*nic                // config NICs, NIC ID = index+1
+	nicIDs  map[string]tcpip.NICID // every NIC by name, incl. AddNIC ones
+	addrs   []netip.Prefix
+	static  []tcpip.Route // configured routes
+	onLink  []tcpip.Route // one per NIC address subnet
+	forward bool
+}
+
+func newHost(n *Network, hp hostPlan) (*Host, error) {
+	s := gvstack.New(gvstack.Options{
+		NetworkProtocols: []gvstack.NetworkProtocolFactory{
+			ipv4.NewProtocol,
+			// Zero options: no DAD, no router solicitations, no MLD, so an
+			// idle host sends nothing and addresses are usable at once.
+			ipv6.NewProtocolWithOptions(ipv6.Options{}),
+			arp.NewProtocol,
+		},
+		TransportProtocols: []gvstack.TransportProtocolFactory{
+			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
+		},
+		HandleLocal: true,
+	})
+	h := &Host{name: hp.name, net: n, s: s, nicIDs: map[string]tcpip.NICID{}}
+	sack := tcpip.TCPSACKEnabled(true)
+	moderate := tcpip.TCPModerateReceiveBufferOption(true)
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			s.Destroy()
+			return nil, fmt.Errorf("host %q: tcp option %T: %s", hp.name, opt, err)
+		}
+	}
+	for _, np := range hp.nics {
+		mtu := defaultMTU
+		if np.link >= 0 {
+			mtu = n.plan.links[np.link].params.MTU
+		}
+		nc := newNIC(h, np.name, np.mac, mtu)
+		h.nics = append(h.nics, nc)
+		if err := h.attach(np.name, ethernet.New(nc), np.addrs); err != nil {
+			s.Destroy()
+			return nil, err
+		}
+	}
+	for _, rp := range hp.routes {
+		r := tcpip.Route{
+			Destination: subnet(rp.dst),
+			NIC:         tcpip.NICID(rp.nic + 1),
+		}
+		if rp.via.IsValid() {
+			r.Gateway = tcpip.AddrFromSlice(rp.via.AsSlice())
+		}
+		h.static = append(h.static, r)
+	}
+	h.installRoutes()
+	if hp.router {
+		if err := h.SetForwarding(true); err != nil {
+			s.Destroy()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// attach creates a NIC on the stack with its addresses and on-link routes.
+// The caller installs routes afterwards.
+func (h *Host) attach(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.nicIDs[name]; dup {
+		return fmt.Errorf("host %q: NIC %q already exists", h.name, name)
+	}
+	id := tcpip.NICID(len(h.nicIDs) + 1)
+	if err := h.s.CreateNICWithOptions(id, ep, gvstack.NICOptions{Name: name}); err != nil {
+		return fmt.Errorf("host %q: create NIC %q: %s", h.name, name, err)
+	}
+	for _, a := range addrs {
+		pa := tcpip.ProtocolAddress{
+			Protocol: protoOf(a.Addr()),
+			AddressWithPrefix: tcpip.AddressWithPrefix{
+				Address:   tcpip.AddrFromSlice(a.Addr().AsSlice()),
+				PrefixLen: a.Bits(),
+			},
+		}
+		if err := h.s.AddProtocolAddress(id, pa, gvstack.AddressProperties{}); err != nil {
+			return fmt.Errorf("host %q: NIC %q: add address %s: %s", h.name, name, a, err)
+		}
+		h.onLink = append(h.onLink, tcpip.Route{
+			Destination: subnet(a.Masked()),
+			NIC:         id,
+			SourceHint:  pa.AddressWithPrefix.Address,
+		})
+	}
+	h.nicIDs[name] = id
+	h.addrs = append(h.addrs, addrs...)
+	return nil
+}
+
+// installRoutes sets the route table: longest prefix first, on-link before
+// static routes of equal length (gVisor picks the first matching row).
+func (h *Host) installRoutes() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rt := append(slices.Clone(h.onLink), h.static...)
+	slices.SortStableFunc(rt, func(a, b tcpip.Route) int {
+		return cmp.Compare(b.Destination.Prefix(), a.Destination.Prefix())
+	})
+	h.s.SetRouteTable(rt)
+}
+
+// Name returns the host's name.
+func (h *Host) Name() string { return h.name }
+
+// Addrs returns the addresses of all NICs, in config order.
+func (h *Host) Addrs() []netip.Prefix {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.addrs)
+}
+
+// Stack returns the host's gVisor stack (escape hatch for adapters).
+func (h *Host) Stack() *gvstack.Stack { return h.s }
+
+// NICStats returns the counters of the named config NIC; ok is false if the
+// host has no such NIC (NICs added with AddNIC have no counters here).
+func (h *Host) NICStats(name string) (NICStats, bool) {
+	for _, n := range h.nics {
+		if n.name == name {
+			return n.stats(), true
+		}
+	}
+	return NICStats{}, false
+}
+
+// AddNIC attaches an extra link endpoint (e.g. a TUN device) to the host,
+// assigns addrs and adds their on-link routes.
+func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("host %q: NIC: %w", h.name, err)
+	}
+	for _, a := range addrs {
+		if err := checkAddr(a); err != nil {
+			return fmt.Errorf("host %q: NIC %q: address %s: %w", h.name, name, a, err)
+		}
+	}
+	if err := h.attach(name, ep, addrs); err != nil {
+		return err
+	}
+	h.installRoutes()
+	h.mu.Lock()
+	fwd := h.forward
+	h.mu.Unlock()
+	if fwd {
+		return h.SetForwarding(true)
+	}
+	return nil
+}
+
+// SetForwarding turns IPv4 and IPv6 forwarding between the host's NICs on or off.
+func (h *Host) SetForwarding(on bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+		if err := h.s.SetForwardingDefaultAndAllNICs(p, on); err != nil {
+			return fmt.Errorf("host %q: set forwarding for protocol %#x: %s", h.name, p, err)
+		}
+	}
+	h.forward = on
+	return nil
+}
+
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+func subnet(p netip.Prefix) tcpip.Subnet {
+	return tcpip.AddressWithPrefix{
+		Address:   tcpip.AddrFromSlice(p.Addr().AsSlice()),
+		PrefixLen: p.Bits(),
+	}.Subnet()
+}
+
+// close destroys the host's stack: endpoints are aborted, goroutines stopped.
+func (h *Host) close() {
+	h.s.Destroy()
+}

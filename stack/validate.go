@@ -1,0 +1,330 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// plan is a validated Config with every default filled in.
+type plan struct {
+	hosts    []hostPlan
+	switches []string
+	links    []linkPlan
+}
+
+type hostPlan struct {
+	name   string
+	router bool
+	nics   []nicPlan
+	routes []routePlan
+}
+
+type nicPlan struct {
+	name  string
+	mac   net.HardwareAddr
+	addrs []netip.Prefix
+	link  int // index into plan.links, -1 if unplugged
+}
+
+type routePlan struct {
+	dst netip.Prefix
+	via netip.Addr
+	nic int
+}
+
+// end is one end of a link: a host NIC (sw < 0) or a switch (sw >= 0).
+type end struct {
+	host, nic, sw int
+}
+
+type linkPlan struct {
+	name   string
+	a, b   end
+	params LinkParams
+}
+
+// compile validates cfg and fills in defaults. Errors name the offending item.
+func compile(cfg Config) (*plan, error) {
+	p := &plan{}
+	var errs []error
+	names := map[string]string{} // name -> "host" or "switch"
+	macs := map[string]string{}  // MAC -> "host:nic"
+	addrs := map[netip.Addr]string{}
+
+	for hi, hc := range cfg.Hosts {
+		hp := hostPlan{name: hc.Name, router: hc.Router}
+		where := fmt.Sprintf("host %q", hc.Name)
+		if err := checkName(hc.Name); err != nil {
+			errs = append(errs, fmt.Errorf("host #%d: %w", hi+1, err))
+		} else if kind, dup := names[hc.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: name already used by a %s", where, kind))
+		}
+		names[hc.Name] = "host"
+		if len(hc.NICs) == 0 {
+			errs = append(errs, fmt.Errorf("%s: no NICs", where))
+		}
+		for ni, nc := range hc.NICs {
+			np := nicPlan{name: nc.Name, mac: nc.MAC, link: -1}
+			if np.name == "" {
+				np.name = fmt.Sprintf("eth%d", ni)
+			}
+			nwhere := fmt.Sprintf("%s:%s", hc.Name, np.name)
+			if strings.ContainsAny(np.name, ": ") {
+				errs = append(errs, fmt.Errorf("NIC %q: name must not contain ':' or spaces", nwhere))
+			}
+			if slices.ContainsFunc(hp.nics, func(o nicPlan) bool { return o.name == np.name }) {
+				errs = append(errs, fmt.Errorf("NIC %q: duplicate NIC name", nwhere))
+			}
+			if np.mac != nil {
+				if err := checkMAC(np.mac); err != nil {
+					errs = append(errs, fmt.Errorf("NIC %q: MAC %s: %w", nwhere, np.mac, err))
+				} else if o, dup := macs[np.mac.String()]; dup {
+					errs = append(errs, fmt.Errorf("NIC %q: MAC %s already used by %s", nwhere, np.mac, o))
+				}
+				macs[np.mac.String()] = nwhere
+			}
+			for _, a := range nc.Addrs {
+				if err := checkAddr(a); err != nil {
+					errs = append(errs, fmt.Errorf("NIC %q: address %s: %w", nwhere, a, err))
+					continue
+				}
+				if o, dup := addrs[a.Addr()]; dup {
+					errs = append(errs, fmt.Errorf("NIC %q: duplicate address %s (also on %s)", nwhere, a.Addr(), o))
+				}
+				addrs[a.Addr()] = nwhere
+				np.addrs = append(np.addrs, a)
+			}
+			hp.nics = append(hp.nics, np)
+		}
+		p.hosts = append(p.hosts, hp)
+	}
+	// Deterministic default MACs, skipping any a user chose.
+	next := 1
+	for hi := range p.hosts {
+		for ni := range p.hosts[hi].nics {
+			np := &p.hosts[hi].nics[ni]
+			if np.mac != nil {
+				continue
+			}
+			for {
+				m := net.HardwareAddr{0x02, 0, 0, byte(next >> 16), byte(next >> 8), byte(next)}
+				next++
+				if _, used := macs[m.String()]; !used {
+					np.mac = m
+					break
+				}
+			}
+		}
+	}
+	for hi, hc := range cfg.Hosts {
+		for ri, rc := range hc.Routes {
+			rp, err := p.hosts[hi].route(rc)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("host %q: route #%d (%s via %s): %w", hc.Name, ri+1, rc.Dst, rc.Via, err))
+				continue
+			}
+			p.hosts[hi].routes = append(p.hosts[hi].routes, rp)
+		}
+	}
+
+	for si, sc := range cfg.Switches {
+		if err := checkName(sc.Name); err != nil {
+			errs = append(errs, fmt.Errorf("switch #%d: %w", si+1, err))
+		} else if kind, dup := names[sc.Name]; dup {
+			errs = append(errs, fmt.Errorf("switch %q: name already used by a %s", sc.Name, kind))
+		}
+		names[sc.Name] = "switch"
+		p.switches = append(p.switches, sc.Name)
+	}
+
+	linkNames := map[string]bool{}
+	for li, lc := range cfg.Links {
+		lp, err := p.link(li, lc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if linkNames[lp.name] {
+			errs = append(errs, fmt.Errorf("link %q: duplicate link name", lp.name))
+			continue
+		}
+		linkNames[lp.name] = true
+		p.links = append(p.links, lp)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("invalid network config: %w", err)
+	}
+	return p, nil
+}
+
+// link resolves and checks the li-th link config.
+func (p *plan) link(li int, lc LinkConfig) (linkPlan, error) {
+	label := lc.Name
+	if label == "" {
+		label = fmt.Sprintf("#%d (%s-%s)", li+1, lc.A, lc.B)
+	} else {
+		label = fmt.Sprintf("%q", label)
+	}
+	a, err := p.resolveEnd(lc.A)
+	if err != nil {
+		return linkPlan{}, fmt.Errorf("link %s: end A: %w", label, err)
+	}
+	b, err := p.resolveEnd(lc.B)
+	if err != nil {
+		return linkPlan{}, fmt.Errorf("link %s: end B: %w", label, err)
+	}
+	if a.sw >= 0 && b.sw >= 0 {
+		return linkPlan{}, fmt.Errorf("link %s: switch-to-switch links are not supported", label)
+	}
+	if a == b {
+		return linkPlan{}, fmt.Errorf("link %s: both ends are %s", label, lc.A)
+	}
+	lp := linkPlan{name: lc.Name, a: a, b: b, params: lc.Params.withDefaults()}
+	if lp.name == "" {
+		lp.name = p.endName(a) + "-" + p.endName(b)
+	}
+	if err := lp.params.validate(); err != nil {
+		return linkPlan{}, fmt.Errorf("link %s: %w", label, err)
+	}
+	for _, e := range []end{a, b} {
+		if e.sw >= 0 {
+			continue
+		}
+		np := &p.hosts[e.host].nics[e.nic]
+		if np.link >= 0 {
+			return linkPlan{}, fmt.Errorf("link %s: NIC %s is already on link %q", label, p.endName(e), p.links[np.link].name)
+		}
+		if lp.params.MTU < minMTUv6 && slices.ContainsFunc(np.addrs, func(a netip.Prefix) bool { return a.Addr().Is6() }) {
+			return linkPlan{}, fmt.Errorf("link %s: mtu %d is too small for IPv6 on %s (minimum %d)", label, lp.params.MTU, p.endName(e), minMTUv6)
+		}
+	}
+	for _, e := range []end{a, b} {
+		if e.sw < 0 {
+			p.hosts[e.host].nics[e.nic].link = len(p.links)
+		}
+	}
+	return lp, nil
+}
+
+// resolveEnd finds "host:nic", "host" (single NIC) or a switch name.
+func (p *plan) resolveEnd(s string) (end, error) {
+	hostName, nicName, hasNIC := strings.Cut(s, ":")
+	if !hasNIC {
+		if i := slices.Index(p.switches, s); i >= 0 {
+			return end{host: -1, nic: -1, sw: i}, nil
+		}
+	}
+	hi := slices.IndexFunc(p.hosts, func(h hostPlan) bool { return h.name == hostName })
+	if hi < 0 {
+		return end{}, fmt.Errorf("unknown host or switch %q", s)
+	}
+	h := p.hosts[hi]
+	if !hasNIC {
+		if len(h.nics) != 1 {
+			return end{}, fmt.Errorf("host %q has %d NICs: name one as %q", hostName, len(h.nics), hostName+":eth0")
+		}
+		return end{host: hi, nic: 0, sw: -1}, nil
+	}
+	ni := slices.IndexFunc(h.nics, func(n nicPlan) bool { return n.name == nicName })
+	if ni < 0 {
+		return end{}, fmt.Errorf("host %q has no NIC %q", hostName, nicName)
+	}
+	return end{host: hi, nic: ni, sw: -1}, nil
+}
+
+func (p *plan) endName(e end) string {
+	if e.sw >= 0 {
+		return p.switches[e.sw]
+	}
+	h := p.hosts[e.host]
+	return h.name + ":" + h.nics[e.nic].name
+}
+
+// route resolves a route's outgoing NIC.
+func (h *hostPlan) route(rc RouteConfig) (routePlan, error) {
+	if !rc.Dst.IsValid() {
+		return routePlan{}, errors.New("invalid destination prefix")
+	}
+	if rc.Dst != rc.Dst.Masked() {
+		return routePlan{}, fmt.Errorf("destination %s has host bits set (did you mean %s?)", rc.Dst, rc.Dst.Masked())
+	}
+	if rc.Via.IsValid() && rc.Via.Is4() != rc.Dst.Addr().Is4() {
+		return routePlan{}, errors.New("gateway and destination are of different IP versions")
+	}
+	rp := routePlan{dst: rc.Dst, via: rc.Via, nic: -1}
+	if rc.NIC != "" {
+		rp.nic = slices.IndexFunc(h.nics, func(n nicPlan) bool { return n.name == rc.NIC })
+		if rp.nic < 0 {
+			return routePlan{}, fmt.Errorf("unknown NIC %q", rc.NIC)
+		}
+		return rp, nil
+	}
+	if rc.Via.IsValid() {
+		for ni, n := range h.nics {
+			if slices.ContainsFunc(n.addrs, func(a netip.Prefix) bool { return a.Masked().Contains(rc.Via) }) {
+				rp.nic = ni
+				return rp, nil
+			}
+		}
+		return routePlan{}, fmt.Errorf("gateway %s is not in the subnet of any NIC", rc.Via)
+	}
+	if len(h.nics) == 1 {
+		rp.nic = 0
+		return rp, nil
+	}
+	return routePlan{}, errors.New("on-link route on a multi-NIC host needs a NIC")
+}
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case strings.ContainsAny(name, ": \t\n"):
+		return fmt.Errorf("name %q must not contain ':' or spaces", name)
+	}
+	return nil
+}
+
+func checkMAC(m net.HardwareAddr) error {
+	switch {
+	case len(m) != 6:
+		return fmt.Errorf("length %d, want 6", len(m))
+	case m[0]&1 != 0:
+		return errors.New("multicast MAC cannot be a NIC address")
+	case string(m) == "\x00\x00\x00\x00\x00\x00":
+		return errors.New("all-zero MAC")
+	}
+	return nil
+}
+
+func checkAddr(a netip.Prefix) error {
+	ip := a.Addr()
+	switch {
+	case !a.IsValid():
+		return errors.New("invalid prefix")
+	case ip.Zone() != "":
+		return errors.New("zones are not supported")
+	case ip.Is4In6():
+		return errors.New("IPv4-mapped IPv6 addresses are not supported")
+	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsLoopback():
+		return errors.New("not a unicast host address")
+	case ip.Is4() && a.Bits() < 31 && ip == a.Masked().Addr():
+		return fmt.Errorf("is the network address of %s", a.Masked())
+	case ip.Is4() && a.Bits() < 31 && ip == broadcast(a):
+		return fmt.Errorf("is the broadcast address of %s", a.Masked())
+	}
+	return nil
+}
+
+// broadcast returns the IPv4 broadcast address of prefix p.
+func broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	for i := p.Bits(); i < 32; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom4(b)
+}
