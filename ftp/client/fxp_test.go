@@ -1,0 +1,207 @@
+package client
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp/server"
+)
+
+func TestTransfer(t *testing.T) {
+	const size = 3<<20 + 77
+	for _, tc := range []struct {
+		dialect Dialect
+		passive Side
+		v6      bool
+	}{
+		{RFC959, Destination, false},
+		{RFC959, Source, false},
+		{RFC959, Destination, true},
+		{RFC959, Source, true},
+		{RFC478, Destination, false},
+		{RFC478, Source, false},
+	} {
+		family := "ipv4"
+		if tc.v6 {
+			family = "ipv6"
+		}
+		t.Run(fmt.Sprintf("%s/passive-%s/%s", tc.dialect, tc.passive, family), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := serverPair(t, tc.v6, true)
+			require.NoError(t, a.mem.AddGenerated("/f.bin", size, 7))
+			want, err := a.mem.ReadFile("/f.bin")
+			require.NoError(t, err)
+			var mu sync.Mutex
+			var sent []string
+			trace := func(out bool, line string) {
+				if out {
+					mu.Lock()
+					sent = append(sent, line)
+					mu.Unlock()
+				}
+			}
+			src := dialUser(t, ctx, a.addr, Options{Trace: trace})
+			dst := dialUser(t, ctx, b.addr, Options{Trace: trace})
+			res, err := Transfer(ctx, src, "f.bin", dst, "copy.bin", TransferOptions{Passive: tc.passive, Dialect: tc.dialect})
+			require.NoError(t, err)
+			assert.Equal(t, int64(size), res.Bytes)
+			assert.Equal(t, 2, res.SourceReply.Code/100, "source %v", res.SourceReply)
+			assert.Equal(t, 2, res.DestinationReply.Code/100, "destination %v", res.DestinationReply)
+			assert.Positive(t, res.Duration)
+			got, err := b.mem.ReadFile("/copy.bin")
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(want, got), "copied content differs")
+
+			verbs := map[string]bool{}
+			for _, l := range sent {
+				verbs[l[:4]] = true
+			}
+			switch {
+			case tc.dialect == RFC478:
+				assert.True(t, verbs["SOCK"] && verbs["PASV"] && verbs["RTRV"] && verbs["STOR"], "RFC 478 sequence: %q", sent)
+				assert.False(t, verbs["PORT"] || verbs["RETR"], "no RFC 959 verbs: %q", sent)
+			case tc.v6:
+				assert.True(t, verbs["EPSV"] && verbs["EPRT"], "IPv6 uses EPSV/EPRT: %q", sent)
+			default:
+				assert.True(t, verbs["PASV"] && verbs["PORT"] && verbs["RETR"], "fig. 3 sequence: %q", sent)
+			}
+			// Both sessions are still in step.
+			for _, c := range []*Client{src, dst} {
+				code, _, err := c.Cmd(ctx, "NOOP")
+				require.NoError(t, err)
+				assert.Equal(t, 200, code)
+			}
+		})
+	}
+}
+
+func TestTransferProgress(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := loopbackPair()
+	src := startServer(t, a.String()+":2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(b, 32)}})
+	// The destination reads slowly, so the copy lasts a few hundred ms.
+	dst := startServer(t, b.String()+":2121", server.Config{Network: slowNet{}, TrustedPeers: []netip.Prefix{netip.PrefixFrom(a, 32)}})
+	const size = 4 << 20
+	require.NoError(t, src.mem.AddGenerated("/big", size, 1))
+	sc := dialUser(t, ctx, src.addr, Options{})
+	dc := dialUser(t, ctx, dst.addr, Options{})
+	var seen []int64
+	res, err := Transfer(ctx, sc, "big", dc, "big", TransferOptions{
+		PollInterval: 20 * time.Millisecond,
+		Progress:     func(n int64) { seen = append(seen, n) },
+	})
+	require.NoError(t, err)
+	assert.Equal(t, int64(size), res.Bytes)
+	require.NotEmpty(t, seen, "no progress reported in %v", res.Duration)
+	t.Logf("progress over %v: %v", res.Duration, seen)
+	assert.Positive(t, seen[len(seen)-1], "progress moved: %v", seen)
+	for i, n := range seen {
+		assert.LessOrEqual(t, n, int64(size))
+		if i > 0 {
+			assert.GreaterOrEqual(t, n, seen[i-1], "progress never goes back")
+		}
+	}
+	code, _, err := dc.Cmd(ctx, "NOOP")
+	require.NoError(t, err)
+	assert.Equal(t, 200, code, "STAT replies were all read")
+}
+
+func TestTransferRefusedWithoutTrust(t *testing.T) {
+	for _, tc := range []struct {
+		dialect Dialect
+		passive Side
+		refuser Side // the server told to talk to a foreign host first
+	}{
+		{RFC959, Destination, Source},
+		{RFC959, Source, Destination},
+		{RFC478, Destination, Destination},
+		{RFC478, Source, Source},
+	} {
+		t.Run(fmt.Sprintf("%s/passive-%s", tc.dialect, tc.passive), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := serverPair(t, false, false)
+			require.NoError(t, a.mem.WriteFile("/f", payload(1000)))
+			src := dialUser(t, ctx, a.addr, Options{})
+			dst := dialUser(t, ctx, b.addr, Options{})
+			_, err := Transfer(ctx, src, "f", dst, "f", TransferOptions{Passive: tc.passive, Dialect: tc.dialect})
+			var se *SideError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tc.refuser, se.Side, "%v", err)
+			refuser := map[Side]ourServer{Source: a, Destination: b}[tc.refuser]
+			assert.Equal(t, refuser.addr, se.Addr)
+			assert.Contains(t, err.Error(), tc.refuser.String()+" server "+refuser.addr.String())
+			var re *ReplyError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, 5, re.Code/100, "refused with a 5xx reply: %v", err)
+			_, statErr := b.mem.Stat("/f")
+			assert.Error(t, statErr, "nothing was stored")
+			for _, c := range []*Client{src, dst} {
+				code, _, err := c.Cmd(ctx, "NOOP")
+				require.NoError(t, err)
+				assert.Equal(t, 200, code, "session in step after the refusal")
+			}
+		})
+	}
+}
+
+func TestTransferFailureAbortsOther(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		passive          Side
+		srcPath, dstPath string
+		failing          Side
+		code             int
+	}{
+		{"missing-source/passive-destination", Destination, "missing", "out", Source, 550},
+		{"missing-source/passive-source", Source, "missing", "out", Source, 550},
+		{"bad-destination/passive-source", Source, "f", "nodir/out", Destination, 550},
+		{"bad-destination/passive-destination", Destination, "f", "nodir/out", Destination, 550},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := serverPair(t, false, true)
+			require.NoError(t, a.mem.WriteFile("/f", payload(1<<20)))
+			require.NoError(t, b.mem.WriteFile("/out", []byte("keep me")))
+			var mu sync.Mutex
+			var dstSent, srcSent []string
+			rec := func(to *[]string) func(bool, string) {
+				return func(out bool, l string) {
+					if out {
+						mu.Lock()
+						*to = append(*to, l)
+						mu.Unlock()
+					}
+				}
+			}
+			src := dialUser(t, ctx, a.addr, Options{Trace: rec(&srcSent)})
+			dst := dialUser(t, ctx, b.addr, Options{Trace: rec(&dstSent)})
+			_, err := Transfer(ctx, src, tc.srcPath, dst, tc.dstPath, TransferOptions{Passive: tc.passive})
+			var se *SideError
+			require.ErrorAs(t, err, &se, "%v", err)
+			assert.Equal(t, tc.failing, se.Side, "%v", err)
+			assert.True(t, IsReply(err, tc.code), "%v", err)
+			other := dstSent
+			if tc.failing == Destination {
+				other = srcSent
+			}
+			mu.Lock()
+			assert.Contains(t, other, "ABOR", "the other server was aborted")
+			mu.Unlock()
+			kept, err := b.mem.ReadFile("/out")
+			require.NoError(t, err)
+			assert.Equal(t, "keep me", string(kept), "an aborted STOR leaves the file as it was")
+			for _, c := range []*Client{src, dst} {
+				code, _, err := c.Cmd(ctx, "NOOP")
+				require.NoError(t, err)
+				assert.Equal(t, 200, code, "session in step after the abort")
+			}
+		})
+	}
+}
