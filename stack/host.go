@@ -26,7 +26,7 @@ type Host struct {
 	s    *gvstack.Stack
 
 	mu      sync.Mutex
-	nics    []*nic                // config NICs, NIC ID = index+1
+	nics    []*nic                 // config NICs, NIC ID = index+1
 	nicIDs  map[string]tcpip.NICID // every NIC by name, incl. AddNIC ones
 	addrs   []netip.Prefix
 	static  []tcpip.Route // configured routes
