@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -95,6 +96,46 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 			assert.Equal(t, 226, res.SourceReply.Code)
 			assert.Equal(t, 226, res.DestinationReply.Code)
 			got, err := os.ReadFile(filepath.Join(b.root, name))
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(data, got), "copied content differs")
+		})
+	}
+}
+
+// TestVsftpdOursFXP copies server to server between vsftpd and our server,
+// both ways and in both passive orders.
+func TestVsftpdOursFXP(t *testing.T) {
+	if !inNetns(t, "vsftpd") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	vAddr := netip.MustParseAddrPort("127.0.0.2:2121")
+	v := startVsftpd(t, vAddr, "")
+	ours := startServer(t, "127.0.0.3:2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(vAddr.Addr(), 32)}})
+	data := payload(2<<20 + 5)
+	require.NoError(t, os.WriteFile(filepath.Join(v.root, "from-vsftpd"), data, 0o644))
+	require.NoError(t, ours.mem.WriteFile("/from-ours", data))
+	for _, side := range []Side{Source, Destination} {
+		t.Run("vsftpd-to-ours/passive-"+side.String(), func(t *testing.T) {
+			src := dialAnon(t, ctx, v.addr, Options{})
+			dst := dialUser(t, ctx, ours.addr, Options{})
+			name := "/copy-" + side.String()
+			res, err := Transfer(ctx, src, "from-vsftpd", dst, name, TransferOptions{Passive: side})
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(data)), res.Bytes)
+			got, err := ours.mem.ReadFile(name)
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(data, got), "copied content differs")
+		})
+		t.Run("ours-to-vsftpd/passive-"+side.String(), func(t *testing.T) {
+			src := dialUser(t, ctx, ours.addr, Options{})
+			dst := dialAnon(t, ctx, v.addr, Options{})
+			name := "copy-" + side.String()
+			res, err := Transfer(ctx, src, "from-ours", dst, name, TransferOptions{Passive: side})
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(data)), res.Bytes)
+			got, err := os.ReadFile(filepath.Join(v.root, name))
 			require.NoError(t, err)
 			assert.True(t, bytes.Equal(data, got), "copied content differs")
 		})
