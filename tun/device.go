@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	gvstack "gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -18,9 +20,14 @@ type Device struct {
 	kernel *kernelLink
 	ep     *endpoint
 
+	gateway []netip.Prefix
+
 	stopWatch func() bool
 	once      sync.Once
-	closeErr  error
+	closed    atomic.Bool
+	// kernelDrops keeps the kernel's drop count once the device is gone.
+	kernelDrops atomic.Uint64
+	closeErr    error
 }
 
 // Open creates and configures the TUN device cfg describes and returns it
@@ -65,6 +72,10 @@ func (d *Device) Endpoint() gvstack.LinkEndpoint { return d.ep }
 // of packets it dropped on the device's queue.
 func (d *Device) Stats() Stats {
 	s := d.ep.stats()
+	s.KernelDrops = d.kernelDrops.Load()
+	if d.closed.Load() {
+		return s
+	}
 	if l, err := netlink.LinkByIndex(d.kernel.link.Attrs().Index); err == nil && l.Attrs().Statistics != nil {
 		s.KernelDrops = l.Attrs().Statistics.TxDropped
 	}
@@ -77,6 +88,8 @@ func (d *Device) Close() error {
 	d.once.Do(func() {
 		d.stopWatch()
 		d.ep.stop()
+		d.kernelDrops.Store(d.Stats().KernelDrops)
+		d.closed.Store(true)
 		d.closeErr = d.kernel.close()
 	})
 	return d.closeErr

@@ -1,0 +1,138 @@
+package tun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/ftplab/ftplab/stack"
+	"github.com/gopacket/gopacket/layers"
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Attach opens the TUN device cfg describes and plugs it into host gw of
+// network n as a NIC named after the device, with IP forwarding on, so the
+// kernel reaches every lab host through gw:
+//
+//   - cfg.Gateway defaults to one address per kernel subnet for gw's end of
+//     the link (the first free host address: kernel .1 gives gateway .2);
+//   - cfg.Routes defaults to every subnet of every lab host;
+//   - every other lab host that shares a subnet with gw gets a route back to
+//     the TUN subnets via gw;
+//   - packets crossing the device go to the lab's capture as interface
+//     "tun:NAME" (LinkTypeRaw) unless cfg.Capture is set or the network has
+//     no capture.
+//
+// The device goes away on Close, when ctx ends, or when Attach fails.
+func Attach(ctx context.Context, n *stack.Network, gw *stack.Host, cfg Config) (*Device, error) {
+	if n == nil || gw == nil {
+		return nil, errors.New("tun: attach needs a network and a gateway host")
+	}
+	if len(cfg.Gateway) == 0 {
+		for _, k := range cfg.Kernel {
+			p, err := peerAddr(k)
+			if err != nil {
+				return nil, fmt.Errorf("tun: device %s: %w", cfg.Name, err)
+			}
+			cfg.Gateway = append(cfg.Gateway, p)
+		}
+	}
+	if cfg.Routes == nil {
+		cfg.Routes = labSubnets(n)
+	}
+	if cfg.Capture == nil {
+		if capture, err := n.CaptureInterface("tun:"+cfg.Name, layers.LinkTypeRaw); err == nil {
+			cfg.Capture = capture
+		} else {
+			cfg.logger().Info("tun: packets on the device are not captured", "dev", cfg.Name, "reason", err)
+		}
+	}
+	dev, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := gw.AddNIC(cfg.Name, dev.Endpoint(), cfg.Gateway); err != nil {
+		return nil, errors.Join(fmt.Errorf("tun: attach %s to host %s: %w", cfg.Name, gw.Name(), err), dev.Close())
+	}
+	if err := gw.SetForwarding(true); err != nil {
+		return nil, errors.Join(fmt.Errorf("tun: forwarding on host %s: %w", gw.Name(), err), dev.Close())
+	}
+	routeBack(n, gw, cfg.Kernel)
+	dev.gateway = cfg.Gateway
+	return dev, nil
+}
+
+// Gateway returns the gateway host's addresses on the TUN link (set by
+// Attach; the configured ones for Open).
+func (d *Device) Gateway() []netip.Prefix {
+	if d.gateway != nil {
+		return slices.Clone(d.gateway)
+	}
+	return slices.Clone(d.cfg.Gateway)
+}
+
+// peerAddr picks the gateway's address in kernel prefix k's subnet: the
+// first host address that is not the kernel's own.
+func peerAddr(k netip.Prefix) (netip.Prefix, error) {
+	if k.Bits() >= k.Addr().BitLen()-1 {
+		return netip.Prefix{}, fmt.Errorf("kernel address %v: subnet too small for a gateway address; give one explicitly", k)
+	}
+	a := k.Masked().Addr().Next()
+	if a == k.Addr() {
+		a = a.Next()
+	}
+	return netip.PrefixFrom(a, k.Bits()), nil
+}
+
+// labSubnets lists the subnets of every host address in n.
+func labSubnets(n *stack.Network) []netip.Prefix {
+	var out []netip.Prefix
+	for _, h := range n.Hosts() {
+		for _, a := range h.Addrs() {
+			if m := a.Masked(); !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// routeBack gives every host that shares a subnet with gw a route to the
+// kernel-side subnets via gw's address in that subnet. Hosts further away
+// use their default route.
+func routeBack(n *stack.Network, gw *stack.Host, kernel []netip.Prefix) {
+	gwAddrs := gw.Addrs()
+	for _, h := range n.Hosts() {
+		if h == gw {
+			continue
+		}
+		s := h.Stack()
+		for id, info := range s.NICInfo() {
+			for _, pa := range info.ProtocolAddresses {
+				mine, ok := netip.AddrFromSlice(pa.AddressWithPrefix.Address.AsSlice())
+				if !ok {
+					continue
+				}
+				subnet := netip.PrefixFrom(mine, pa.AddressWithPrefix.PrefixLen).Masked()
+				for _, g := range gwAddrs {
+					if !subnet.Contains(g.Addr()) {
+						continue
+					}
+					for _, k := range kernel {
+						if k.Addr().Is4() != g.Addr().Is4() {
+							continue
+						}
+						dst, err := tcpip.NewSubnet(tcpip.AddrFromSlice(k.Masked().Addr().AsSlice()),
+							tcpip.MaskFromBytes(ipNet(k).Mask))
+						if err != nil {
+							continue
+						}
+						s.AddRoute(tcpip.Route{Destination: dst, Gateway: tcpip.AddrFromSlice(g.Addr().AsSlice()), NIC: id})
+					}
+				}
+			}
+		}
+	}
+}
