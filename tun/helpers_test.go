@@ -20,9 +20,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// ping sends one ICMP echo request from the kernel's stack to dst and waits
-// up to two seconds for the matching reply (the test's own `ping -c 1 -W 2`:
-// iputils is not installed everywhere the suite runs).
+// ping sends up to three ICMP echo requests from the kernel's stack to dst,
+// one a second, and succeeds on the first matching reply (the test's own
+// `ping -c 3 -W 1` that stops at the first answer: iputils is not
+// installed everywhere the suite runs).
 func ping(dst netip.Addr) error {
 	network, laddr, typ := "ip4:icmp", "0.0.0.0", icmp.Type(ipv4.ICMPTypeEcho)
 	proto := 1
@@ -34,34 +35,35 @@ func ping(dst netip.Addr) error {
 		return fmt.Errorf("ping %v: %w", dst, err)
 	}
 	defer c.Close()
-	id, seq := os.Getpid()&0xffff, 1
-	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("ftplab tun ping")}}
-	wb, err := msg.Marshal(nil)
-	if err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(wb, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return fmt.Errorf("ping %v: send: %w", dst, err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	id := os.Getpid() & 0xffff
 	rb := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(rb)
+	for seq := 1; seq <= 3; seq++ {
+		msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("ftplab tun ping")}}
+		wb, err := msg.Marshal(nil)
 		if err != nil {
-			return fmt.Errorf("ping %v: no reply: %w", dst, err)
+			return err
 		}
-		rm, err := icmp.ParseMessage(proto, rb[:n])
-		if err != nil {
-			continue
+		if _, err := c.WriteTo(wb, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+			return fmt.Errorf("ping %v: send: %w", dst, err)
 		}
-		echo, ok := rm.Body.(*icmp.Echo)
-		if !ok || (rm.Type != ipv4.ICMPTypeEchoReply && rm.Type != ipv6.ICMPTypeEchoReply) {
-			continue
-		}
-		if echo.ID == id && echo.Seq == seq && from.String() == dst.String() {
-			return nil
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		for {
+			n, from, err := c.ReadFrom(rb)
+			if err != nil {
+				break // timeout: send the next request
+			}
+			rm, err := icmp.ParseMessage(proto, rb[:n])
+			if err != nil {
+				continue
+			}
+			echo, ok := rm.Body.(*icmp.Echo)
+			if ok && (rm.Type == ipv4.ICMPTypeEchoReply || rm.Type == ipv6.ICMPTypeEchoReply) &&
+				echo.ID == id && from.String() == dst.String() {
+				return nil
+			}
 		}
 	}
+	return fmt.Errorf("ping %v: no reply to 3 echo requests", dst)
 }
 
 // echoServe accepts one connection on l and echoes it back until EOF.
