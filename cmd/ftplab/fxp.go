@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ other server.`,
 			if err != nil {
 				return usageError("fxp: source: %w", err)
 			}
+			if src.path == "" || strings.HasSuffix(src.path, "/") {
+				return usageError("fxp: source: URL %q: no file name in the path", args[0])
+			}
 			dst, err := parseFTPURL(args[1])
 			if err != nil {
 				return usageError("fxp: destination: %w", err)
@@ -87,7 +91,8 @@ type ftpURL struct {
 	path       string
 }
 
-// parseFTPURL parses and checks an ftp URL.
+// parseFTPURL parses and checks an ftp URL. The path may be empty or name
+// a directory ("dir/"): the caller decides whether that is allowed.
 func parseFTPURL(s string) (ftpURL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -106,15 +111,15 @@ func parseFTPURL(s string) (ftpURL, error) {
 	if port == "" {
 		port = "21"
 	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return ftpURL{}, fmt.Errorf("URL %q: port %q is not 1-65535", s, port)
+	}
 	out := ftpURL{user: "anonymous", pass: "ftplab@", addr: net.JoinHostPort(u.Hostname(), port)}
 	if u.User != nil {
 		out.user = u.User.Username()
 		out.pass, _ = u.User.Password()
 	}
 	out.path = strings.TrimPrefix(u.Path, "/")
-	if out.path == "" {
-		return ftpURL{}, fmt.Errorf("URL %q: no file path", s)
-	}
 	return out, nil
 }
 
