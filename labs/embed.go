@@ -4,6 +4,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -80,4 +81,17 @@ func EmbeddedSource(name string) ([]byte, error) {
 		return nil, fmt.Errorf("embedded lab %q: no such lab (see `ftplab labs`): %w", name, err)
 	}
 	return data, nil
+}
+
+// Open loads a lab named on the command line: an existing file (or any
+// argument ending in .yaml/.yml) is read from disk, anything else is an
+// embedded lab's name.
+func Open(arg string) (*Lab, error) {
+	if arg == "" {
+		arg = DefaultLab
+	}
+	if st, err := os.Stat(arg); (err == nil && !st.IsDir()) || strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") {
+		return LoadFile(arg)
+	}
+	return Embedded(arg)
 }

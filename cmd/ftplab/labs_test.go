@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// execCmd runs a freshly built command with args and returns its output.
+func execCmd(t *testing.T, cmd *cobra.Command, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err = cmd.Execute()
+	return out.String(), errb.String(), err
+}
+
+func TestLabsCommand(t *testing.T) {
+	out, _, err := execCmd(t, newLabsCmd())
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 7)
+	assert.True(t, strings.HasPrefix(lines[0], "rfc478 (default)"), lines[0])
+	for i, name := range []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6"} {
+		assert.True(t, strings.HasPrefix(lines[i], name), "line %d: %q", i, lines[i])
+		assert.Greater(t, len(strings.Fields(lines[i])), 3, "has a description: %q", lines[i])
+	}
+	_, _, err = execCmd(t, newLabsCmd(), "extra")
+	assert.Error(t, err)
+}
+
+func TestValidateCommand(t *testing.T) {
+	out, _, err := execCmd(t, newValidateCmd(), "port-steal")
+	require.NoError(t, err)
+	assert.Contains(t, out, `ok: lab "port-steal", 4 hosts`)
+
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("name: x\nhosts:\n  - name: A\n    addresses: [10.0.0.1/24]\nlinks:\n  - ends: [A, nowhere]\n"), 0o644))
+	_, errOut, err := execCmd(t, newValidateCmd(), bad)
+	require.Error(t, err)
+	assert.Equal(t, 1, exitCode(err))
+	assert.Contains(t, errOut, bad+`:6:15: link "A-nowhere": link end "nowhere": no host or switch of that name`)
+	assert.Contains(t, errOut, ">  6 |   - ends: [A, nowhere]", "source snippet")
+
+	_, _, err = execCmd(t, newValidateCmd(), "no-such-lab")
+	require.Error(t, err)
+}
+
+func TestLadderCommand(t *testing.T) {
+	out, _, err := execCmd(t, newLadderCmd(), "../../labs/ladder/testdata/lo.pcap", "--name", "127.0.0.1=A", "--name", "127.0.0.2=B", "--name", "127.0.0.3=C")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(out, strings.Repeat(" ", 14)+"A"), "header starts with A: %q", out[:40])
+	assert.Contains(t, out, "A→C  PASV")
+	assert.Contains(t, out, "B⇒C  data 1600 bytes, FIN")
+
+	_, _, err = execCmd(t, newLadderCmd(), "x.pcap", "--name", "A")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `--name "A": want ADDR=NAME`)
+
+	notCapture := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(notCapture, []byte("hello"), 0o644))
+	_, _, err = execCmd(t, newLadderCmd(), notCapture)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not a pcap or pcapng file")
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/ftplab/ftplab/labs/ladder"
+	"github.com/spf13/cobra"
+)
+
+func init() { root.AddCommand(newLadderCmd()) }
+
+// newLadderCmd builds `ftplab ladder`.
+func newLadderCmd() *cobra.Command {
+	var names []string
+	cmd := &cobra.Command{
+		Use:   "ladder FILE",
+		Short: "Draw the FTP exchange in a pcap or pcapng file as a ladder diagram",
+		Long: `Read a capture (pcap or pcapng; Ethernet, raw IP, Linux cooked SLL/SLL2 as
+"tcpdump -i any" writes, or BSD loopback), reassemble its FTP control
+connections (port 21, or any connection whose server greets with 220) and
+print one column per host and one arrow per command, reply and data
+connection, in time order. Hosts show as addresses unless named with
+--name ADDR=NAME.`,
+		Example: `  ftplab ladder rfc478.pcapng --name 10.0.0.1=A --name 10.0.0.2=B --name 10.0.0.3=C
+  unshare -n sh -c 'ip link set lo up; tcpdump -i lo -w ftp.pcap & ...'; ftplab ladder ftp.pcap`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := ladder.Options{Names: map[netip.Addr]string{}}
+			for _, n := range names {
+				addr, name, ok := strings.Cut(n, "=")
+				a, err := netip.ParseAddr(addr)
+				if !ok || err != nil || name == "" {
+					return &exitError{code: 2, err: fmt.Errorf("--name %q: want ADDR=NAME, like 10.0.0.1=A", n)}
+				}
+				opts.Names[a] = name
+				opts.Order = append(opts.Order, name)
+			}
+			l, err := ladder.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			return l.Render(cmd.OutOrStdout(), opts)
+		},
+	}
+	cmd.Flags().StringArrayVar(&names, "name", nil, "name a host: ADDR=NAME (repeatable; also sets column order)")
+	return cmd
+}
