@@ -1,0 +1,217 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp/store"
+)
+
+// tool returns the path of an external program, or skips the test.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("interop test needs %s, which is not installed: %v", name, err)
+	}
+	return p
+}
+
+// run runs a program with a time limit and returns its combined output.
+func run(t *testing.T, limit time.Duration, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir()) // no ~/.lftprc, ~/.netrc
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+const lftpPrelude = "set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; set ftp:ssl-allow no; "
+
+// lftp runs an lftp script with sane time limits.
+func lftp(t *testing.T, script string) (string, error) {
+	t.Helper()
+	return run(t, 2*time.Minute, tool(t, "lftp"), "-c", lftpPrelude+script)
+}
+
+// lftpOnTTY runs an lftp script on a pseudo-terminal (through script(1)),
+// as a person would: only then does lftp wake up every second to show
+// progress and, during a third-party copy, poll the destination with STAT.
+func lftpOnTTY(t *testing.T, script string) (string, error) {
+	t.Helper()
+	lftp := tool(t, "lftp")
+	sh := lftp + " -c '" + strings.ReplaceAll(lftpPrelude+script, "'", `'\''`) + "'"
+	return run(t, 2*time.Minute, tool(t, "script"), "-qefc", sh, "/dev/null")
+}
+
+func url(ts *testServer, path string) string {
+	return fmt.Sprintf("ftp://u:p@%s%s", ts.addr, path)
+}
+
+func TestLFTP(t *testing.T) {
+	tool(t, "lftp")
+	ts := startServer(t, "127.0.0.2", nil)
+	content := bytes.Repeat([]byte("lftp interop line\n"), 5000)
+	require.NoError(t, ts.fs.WriteFile("/dir/down.bin", content))
+	dir := t.TempDir()
+	local := filepath.Join(dir, "up.bin")
+	require.NoError(t, os.WriteFile(local, content[:12345], 0o644))
+
+	for _, passive := range []string{"yes", "no"} {
+		t.Run("passive="+passive, func(t *testing.T) {
+			got := filepath.Join(dir, "got-"+passive)
+			out, err := lftp(t, fmt.Sprintf("set ftp:passive-mode %s; open %s; get dir/down.bin -o %s; put %s -o up-%s.bin; cls -l dir",
+				passive, url(ts, ""), got, local, passive))
+			require.NoError(t, err, out)
+			data, err := os.ReadFile(got)
+			require.NoError(t, err)
+			require.Equal(t, content, data)
+			up, err := ts.fs.ReadFile("/up-" + passive + ".bin")
+			require.NoError(t, err)
+			require.Equal(t, content[:12345], up)
+			require.Contains(t, out, "down.bin")
+		})
+	}
+}
+
+func TestCurl(t *testing.T) {
+	curl := tool(t, "curl")
+	ts := startServer(t, "127.0.0.2", nil)
+	content := bytes.Repeat([]byte{0, 1, 2, 255, '\n', '\r'}, 40000)
+	require.NoError(t, ts.fs.WriteFile("/f.bin", content))
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local.bin")
+	require.NoError(t, os.WriteFile(local, content[:99999], 0o644))
+
+	modes := []struct {
+		name string
+		args []string
+	}{
+		{"EPSV", nil},
+		{"PASV", []string{"--disable-epsv"}},
+		{"PORT", []string{"-P", "127.0.0.1", "--disable-eprt"}},
+		{"EPRT", []string{"-P", "127.0.0.1"}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			got := filepath.Join(dir, "got-"+m.name)
+			args := append([]string{"-sS", "--max-time", "30", "-o", got, url(ts, "/f.bin")}, m.args...)
+			out, err := run(t, time.Minute, curl, args...)
+			require.NoError(t, err, out)
+			data, err := os.ReadFile(got)
+			require.NoError(t, err)
+			require.Equal(t, content, data)
+
+			args = append([]string{"-sS", "--max-time", "30", "-T", local, url(ts, "/up-"+m.name)}, m.args...)
+			out, err = run(t, time.Minute, curl, args...)
+			require.NoError(t, err, out)
+			up, err := ts.fs.ReadFile("/up-" + m.name)
+			require.NoError(t, err)
+			require.Equal(t, content[:99999], up)
+		})
+	}
+}
+
+// fxpPair is two servers that trust each other (or not), the source holding
+// a generated file.
+func fxpPair(t *testing.T, trust bool, size int64) (src, dst *testServer) {
+	t.Helper()
+	mod := func(peer string) func(*Config) {
+		return func(c *Config) {
+			if trust {
+				c.TrustedPeers = []netip.Prefix{netip.MustParsePrefix(peer + "/32")}
+			}
+		}
+	}
+	src = startServer(t, "127.0.0.2", mod("127.0.0.3"))
+	dst = startServer(t, "127.0.0.3", mod("127.0.0.2"))
+	require.NoError(t, src.fs.AddGenerated("/big.bin", size, 42))
+	return src, dst
+}
+
+func hashOf(t *testing.T, r io.Reader) [32]byte {
+	t.Helper()
+	h := sha256.New()
+	_, err := io.Copy(h, r)
+	require.NoError(t, err)
+	return [32]byte(h.Sum(nil))
+}
+
+// slowFS slows uploads to a rate, so that a transfer lasts long enough for
+// lftp's once-a-second STAT polling.
+type slowFS struct {
+	*store.Mem
+	rate float64 // bytes per second
+}
+
+func (f slowFS) Create(name string, keep int64) (store.Upload, error) {
+	u, err := f.Mem.Create(name, keep)
+	if err != nil {
+		return nil, err
+	}
+	return &slowUpload{Upload: u, rate: f.rate, start: time.Now()}, nil
+}
+
+type slowUpload struct {
+	store.Upload
+	rate  float64
+	start time.Time
+	n     int64
+}
+
+func (u *slowUpload) Write(p []byte) (int, error) {
+	u.n += int64(len(p))
+	time.Sleep(time.Until(u.start.Add(time.Duration(float64(u.n) / u.rate * float64(time.Second)))))
+	return u.Upload.Write(p)
+}
+
+func TestLFTPThirdParty(t *testing.T) {
+	tool(t, "lftp")
+	const size = 64 << 20
+	for _, passiveSource := range []string{"yes", "no"} {
+		t.Run("fxp-passive-source="+passiveSource, func(t *testing.T) {
+			src, dst := fxpPair(t, true, size)
+			dst.srv.cfg.Store = slowFS{Mem: dst.fs, rate: size / 5} // 5 s: lftp polls 2 s after 150, then every second
+			out, err := lftpOnTTY(t, fmt.Sprintf("set ftp:use-fxp yes; set ftp:fxp-force yes; set ftp:fxp-passive-source %s; get %s -o %s",
+				passiveSource, url(src, "/big.bin"), url(dst, "/copy.bin")))
+			require.NoError(t, err, out)
+			r, err := dst.fs.Open("/copy.bin", 0)
+			require.NoError(t, err)
+			defer r.Close()
+			require.Equal(t, hashOf(t, store.GeneratedReader(42, size)), hashOf(t, r))
+			// lftp polled the destination with Telnet IP/Synch + STAT; none
+			// of it may read as an unknown command, and STAT got progress.
+			logs := dst.logs.String() + src.logs.String()
+			require.NotContains(t, logs, "Unknown command")
+			require.NotContains(t, logs, "Syntax error")
+			require.Contains(t, dst.logs.String(), "verb=STAT")
+			require.Contains(t, dst.logs.String(), "bytes transferred")
+		})
+	}
+}
+
+func TestLFTPThirdPartyRefusedWithoutTrust(t *testing.T) {
+	tool(t, "lftp")
+	src, dst := fxpPair(t, false, 1<<20)
+	out, err := lftp(t, fmt.Sprintf("set net:timeout 2; set net:reconnect-interval-base 1; set ftp:use-fxp yes; set ftp:fxp-force yes; get %s -o %s",
+		url(src, "/big.bin"), url(dst, "/copy.bin")))
+	require.Error(t, err, out)
+	_, serr := dst.fs.Stat("/copy.bin")
+	require.Error(t, serr, "nothing may arrive without trust")
+	require.True(t, strings.Contains(src.logs.String()+dst.logs.String(), "refused") ||
+		strings.Contains(src.logs.String()+dst.logs.String(), "port stealing"), "a refusal is logged")
+}
