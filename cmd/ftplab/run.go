@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/ftplab/ftplab/labs"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func init() { root.AddCommand(newRunCmd()) }
+
+// newRunCmd builds `ftplab run`.
+func newRunCmd() *cobra.Command {
+	var capture string
+	var live, verbose bool
+	cmd := &cobra.Command{
+		Use:   "run [LAB|FILE]",
+		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
+		Long: `Run a lab in this process: build its virtual network (every host its own
+gVisor TCP/IP stack; nothing touches the host's network), start its FTP
+servers, run its steps, then print a ladder diagram of the exchange read back
+from the capture and a summary of every transfer (bytes, time, throughput,
+SHA-256 match). Without an argument the default lab, rfc478, runs. An
+argument that is not a file is an embedded lab's name (see "ftplab labs").
+
+The exit status is 0 when every step and expectation held, 1 otherwise.
+
+--live streams the pcapng to stdout while the lab runs (for
+"| wireshark -k -i -"); everything else then goes to stderr.`,
+		Example: `  ftplab run
+  ftplab run port-steal --capture /tmp/steal.pcapng
+  ftplab run mylab.yaml
+  ftplab run slow-client --live | wireshark -k -i -`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := labs.DefaultLab
+			if len(args) == 1 {
+				name = args[0]
+			}
+			lab, err := labs.Open(name)
+			if err != nil {
+				printLabErrors(cmd, err)
+				return &exitError{code: 2, err: fmt.Errorf("%s: not a valid lab", name)}
+			}
+			out := cmd.OutOrStdout()
+			opts := labs.Options{CaptureFile: capture}
+			if live {
+				opts.Live, out = out, cmd.ErrOrStderr()
+			}
+			opts.Out = out
+			opts.Progress = isTerminal(out)
+			if verbose {
+				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+			}
+			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
+			rep, err := labs.Run(cmd.Context(), lab, opts)
+			if rep != nil {
+				if perr := rep.Print(out); perr != nil && err == nil {
+					err = perr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if !rep.OK() {
+				return &exitError{code: 1, err: fmt.Errorf("lab %s: %d step(s) failed", lab.Name, len(rep.Failures()))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture.file, else LAB.pcapng)")
+	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
+	return cmd
+}
+
+// isTerminal reports whether w is a terminal (for progress bars).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,142 @@
+package labs
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/ftplab/ftplab/ftp/server"
+	"github.com/ftplab/ftplab/ftp/store"
+	"github.com/ftplab/ftplab/stack"
+)
+
+// StackConfig turns the lab's hosts, switches and links into the virtual
+// network's configuration (runtime types are kept apart from the lab file's).
+func (l *Lab) StackConfig() stack.Config {
+	var cfg stack.Config
+	for _, h := range l.Hosts {
+		hc := stack.HostConfig{Name: h.Name, Router: h.Router}
+		for _, n := range h.nics() {
+			nc := stack.NICConfig{Name: n.Name}
+			if n.MAC != "" {
+				nc.MAC, _ = net.ParseMAC(n.MAC) // checked by validate
+			}
+			for _, p := range n.Addresses {
+				nc.Addrs = append(nc.Addrs, p.P())
+			}
+			hc.NICs = append(hc.NICs, nc)
+		}
+		for _, g := range h.Gateway {
+			dst := netip.MustParsePrefix("0.0.0.0/0")
+			if g.A().Is6() {
+				dst = netip.MustParsePrefix("::/0")
+			}
+			hc.Routes = append(hc.Routes, stack.RouteConfig{Dst: dst, Via: g.A()})
+		}
+		for _, r := range h.Routes {
+			hc.Routes = append(hc.Routes, stack.RouteConfig{Dst: r.To.P(), Via: r.Via.A(), NIC: r.NIC})
+		}
+		cfg.Hosts = append(cfg.Hosts, hc)
+	}
+	for _, s := range l.Switches {
+		cfg.Switches = append(cfg.Switches, stack.SwitchConfig{Name: s.Name})
+	}
+	for _, k := range l.Links {
+		cfg.Links = append(cfg.Links, stack.LinkConfig{
+			Name: k.linkName(), A: k.Ends[0], B: k.Ends[1],
+			Params: stack.LinkParams{
+				MTU: k.MTU, Delay: k.Delay.D(), Jitter: k.Jitter.D(), Loss: float64(k.Loss),
+				Rate: int64(k.Rate), Queue: int(k.Queue), Seed: k.Seed, Down: k.Down,
+			},
+		})
+	}
+	return cfg
+}
+
+// runningServer is an FTP server of the lab, serving on its host.
+type runningServer struct {
+	cfg  *Server
+	host *stack.Host
+	mem  *store.Mem
+	srv  *server.Server
+	done chan error
+}
+
+// startServer fills the server's store and serves it on its host.
+func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logger *slog.Logger) (*runningServer, error) {
+	mem := store.NewMem()
+	for _, f := range s.Files {
+		if err := l.addFile(mem, f); err != nil {
+			return nil, fmt.Errorf("server %s: %w", s.Name, err)
+		}
+	}
+	cfg := server.Config{
+		Network:      host,
+		Store:        mem,
+		Anonymous:    s.Anonymous,
+		PassivePorts: server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
+		Logger:       logger.With("server", s.Name),
+		Greeting:     fmt.Sprintf("ftplab server %s ready", s.Name),
+	}
+	for _, u := range s.Users {
+		cfg.Users = append(cfg.Users, server.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly})
+	}
+	for _, p := range s.Trust {
+		cfg.TrustedPeers = append(cfg.TrustedPeers, p.P().Masked())
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", s.Name, err)
+	}
+	ln, err := host.Listen(ctx, "tcp", fmt.Sprintf(":%d", s.Port))
+	if err != nil {
+		return nil, fmt.Errorf("server %s: listen on %s port %d: %w", s.Name, s.Host, s.Port, err)
+	}
+	rs := &runningServer{cfg: s, host: host, mem: mem, srv: srv, done: make(chan error, 1)}
+	go func() { rs.done <- srv.Serve(ctx, ln) }()
+	return rs, nil
+}
+
+// stop closes the server and waits for its Serve to return.
+func (rs *runningServer) stop() {
+	_ = rs.srv.Close()
+	<-rs.done
+}
+
+// addFile puts one configured file (or directory tree) into mem.
+func (l *Lab) addFile(mem *store.Mem, f File) error {
+	switch {
+	case f.Content != nil:
+		return mem.WriteFile(f.Path, []byte(*f.Content))
+	case f.Size > 0:
+		return mem.AddGenerated(f.Path, int64(f.Size), uint64(f.Seed))
+	}
+	dir := f.From
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(l.Dir, dir)
+	}
+	dest := f.Path
+	if dest == "" {
+		dest = "/"
+	}
+	root := os.DirFS(dir)
+	return fs.WalkDir(root, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("files from %s: %w", dir, err)
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := fs.ReadFile(root, p)
+		if err != nil {
+			return fmt.Errorf("files from %s: %w", dir, err)
+		}
+		return mem.WriteFile(path.Join(dest, p), data)
+	})
+}

@@ -1,0 +1,259 @@
+package labs
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ftplab/ftplab/labs/ladder"
+	"github.com/ftplab/ftplab/stack"
+)
+
+// timeRound is the precision durations are shown with.
+const timeRound = 100 * time.Microsecond
+
+// StepResult is the outcome of one step.
+type StepResult struct {
+	// Name and Action identify the step; Detail says what it did.
+	Name, Action, Detail string
+	// OK is set when the step did what it was asked (for an expectation:
+	// when it held).
+	OK bool
+	// Err says why the step failed.
+	Err error
+	// Expectation marks an expect step.
+	Expectation bool
+	// MayFail marks a step an expectation requires to fail (ok: false):
+	// its failure does not fail the run, the expectation decides.
+	MayFail bool
+	// Transfer marks a step that moves a file (fxp, get, put, relay).
+	Transfer bool
+	// Code is the last reply code (of a failed transfer: the failing one).
+	Code int
+	// Replies are a cmd step's replies, "code text" each.
+	Replies []string
+	// Bytes is the number of bytes a transfer copied.
+	Bytes int64
+	// Duration is how long the step took.
+	Duration time.Duration
+	// SHA256 is the destination's digest; Match says it equals the source's.
+	SHA256 string
+	Match  bool
+	// Attempts, Connected and Received count a steal step's connection
+	// attempts, established connections and the bytes it received (for a
+	// listen step: connections accepted and bytes received).
+	Attempts, Connected int
+	Received            int64
+
+	done chan struct{}
+}
+
+// Throughput is a transfer's rate in bit/s (0 if unknown).
+func (s StepResult) Throughput() float64 {
+	if s.Duration <= 0 || s.Bytes <= 0 {
+		return 0
+	}
+	return float64(s.Bytes) * 8 / s.Duration.Seconds()
+}
+
+// Report is the outcome of a lab run.
+type Report struct {
+	// Lab is the lab's name.
+	Lab string
+	// Steps are the step outcomes in lab order.
+	Steps []StepResult
+	// Ladder is the exchange read back from the capture (nil if the run
+	// did not get that far).
+	Ladder *ladder.Ladder
+	// Names maps every lab address to its host; Order lists the hosts.
+	Names map[netip.Addr]string
+	Order []string
+	// CaptureFile is the pcapng path; Stats its counters.
+	CaptureFile string
+	Stats       stack.CaptureStats
+	// Duration is the wall time of the whole run.
+	Duration time.Duration
+}
+
+// OK reports whether every expectation held and every other step succeeded
+// (a step an expectation requires to fail, with ok: false, may fail).
+func (r *Report) OK() bool { return len(r.Failures()) == 0 }
+
+// Failures lists the steps that make the run fail.
+func (r *Report) Failures() []StepResult {
+	var out []StepResult
+	for _, s := range r.Steps {
+		if !s.OK && !s.MayFail {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// describe is a one-line summary of what a step does.
+func (s *Step) describe() string {
+	switch {
+	case s.FXP != nil:
+		a := s.FXP
+		d := a.Dialect
+		if d == "" {
+			d = "rfc959"
+		}
+		p := a.Passive
+		if p == "" {
+			p = "destination"
+		}
+		return fmt.Sprintf("%s: %s → %s (third-party, %s, PASV to the %s)", a.Client, a.From, a.To, d, p)
+	case s.Get != nil:
+		return fmt.Sprintf("%s: get %s", s.Get.Client, s.Get.From)
+	case s.Put != nil:
+		return fmt.Sprintf("%s: put %s", s.Put.Client, s.Put.To)
+	case s.Relay != nil:
+		return fmt.Sprintf("%s: %s → %s (download, then upload through %s)", s.Relay.Client, s.Relay.From, s.Relay.To, s.Relay.Client)
+	case s.Cmd != nil:
+		return fmt.Sprintf("%s→%s: %s", s.Cmd.Client, s.Cmd.Server, s.Cmd.Send)
+	case s.Link != nil:
+		return fmt.Sprintf("link %s changed", s.Link.Name)
+	case s.Wait != nil:
+		if len(s.Wait.For) > 0 {
+			return "wait for " + strings.Join(s.Wait.For, ", ")
+		}
+		return fmt.Sprintf("wait %s", s.Wait.Time.D())
+	case s.Steal != nil:
+		return fmt.Sprintf("%s races for %s's data port", s.Steal.Host, s.Steal.Server)
+	case s.Listen != nil:
+		return fmt.Sprintf("%s listens on port %d", s.Listen.Host, s.Listen.Port)
+	case s.Expect != nil:
+		e := s.Expect
+		var parts []string
+		if len(e.Same) > 0 {
+			parts = append(parts, "same "+strings.Join(e.Same, " = "))
+		}
+		if e.OK != nil {
+			parts = append(parts, fmt.Sprintf("%s ok=%v", e.Step, *e.OK))
+		}
+		if e.Code != "" {
+			parts = append(parts, fmt.Sprintf("%s reply %s", e.Step, e.Code))
+		}
+		if e.MinBytes != nil {
+			parts = append(parts, fmt.Sprintf("%s received ≥ %d bytes", e.Step, *e.MinBytes))
+		}
+		if e.MaxBytes != nil {
+			parts = append(parts, fmt.Sprintf("%s received ≤ %d bytes", e.Step, *e.MaxBytes))
+		}
+		if e.FasterThan != "" {
+			parts = append(parts, fmt.Sprintf("%s faster than %s", e.Step, e.FasterThan))
+		}
+		return "expect " + strings.Join(parts, ", ")
+	}
+	return ""
+}
+
+// outcome is a step's result in a few words.
+func (s StepResult) outcome() string {
+	var b strings.Builder
+	switch {
+	case s.Transfer && s.OK:
+		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match", s.Bytes, s.Duration.Round(timeRound), rate(s.Throughput()))
+	case s.Action == "cmd" && len(s.Replies) > 0:
+		b.WriteString(strings.Join(s.Replies, " / "))
+	case s.Action == "steal":
+		fmt.Fprintf(&b, "%d attempts, %d connected, %d bytes stolen", s.Attempts, s.Connected, atomic.LoadInt64(&s.Received))
+	case s.Action == "listen":
+		fmt.Fprintf(&b, "%d connections, %d bytes received", s.Connected, atomic.LoadInt64(&s.Received))
+	}
+	if s.Err != nil {
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(s.Err.Error())
+	}
+	return b.String()
+}
+
+// rate renders bit/s with a unit.
+func rate(bps float64) string {
+	switch {
+	case bps >= 1e9:
+		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
+	case bps >= 1e6:
+		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
+	case bps >= 1e3:
+		return fmt.Sprintf("%.1f kbit/s", bps/1e3)
+	}
+	return fmt.Sprintf("%.0f bit/s", bps)
+}
+
+// printStep writes the line for a finished step.
+func (r *runner) printStep(res *StepResult) {
+	mark := "ok  "
+	if !res.OK {
+		mark = "FAIL"
+	}
+	line := fmt.Sprintf("%s %-20s %s", mark, res.Name, res.Detail)
+	if o := res.outcome(); o != "" {
+		line += ": " + o
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	fmt.Fprintln(r.opts.Out, line)
+}
+
+// Print writes the ladder, the transfer summary and where the capture is.
+func (r *Report) Print(w io.Writer) error {
+	if r.Ladder != nil {
+		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, r.CaptureFile)
+		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order}); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := false
+	for _, s := range r.Steps {
+		if !s.Transfer {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nTransfers:\n")
+			fmt.Fprintln(tw, "step\tbytes\ttime\tthroughput\tsha256\t")
+			header = true
+		}
+		check := "match " + short(s.SHA256)
+		if !s.Match {
+			check = "-"
+			if s.SHA256 != "" {
+				check = "MISMATCH " + short(s.SHA256)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", s.Name, s.Bytes, s.Duration.Round(timeRound), rate(s.Throughput()), check)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fails := r.Failures()
+	fmt.Fprintf(w, "\nCapture: %s (%d frames", r.CaptureFile, r.Stats.Frames)
+	if r.Stats.Dropped > 0 {
+		fmt.Fprintf(w, ", %d dropped", r.Stats.Dropped)
+	}
+	fmt.Fprintf(w, "); open it with: wireshark %s\n", r.CaptureFile)
+	if len(fails) == 0 {
+		fmt.Fprintf(w, "Lab %s: all %d steps ok in %s.\n", r.Lab, len(r.Steps), r.Duration.Round(time.Millisecond))
+		return nil
+	}
+	fmt.Fprintf(w, "Lab %s: %d of %d steps FAILED:\n", r.Lab, len(fails), len(r.Steps))
+	for _, f := range fails {
+		fmt.Fprintf(w, "  %s: %v\n", f.Name, f.Err)
+	}
+	return nil
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12] + "…"
+	}
+	return sum
+}
