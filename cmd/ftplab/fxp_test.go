@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -33,17 +31,12 @@ func TestFXPCommand(t *testing.T) {
 		for _, passive := range []string{"source", "destination"} {
 			t.Run(dialect+"/"+passive, func(t *testing.T) {
 				name := fmt.Sprintf("copy-%s-%s", dialect, passive)
-				var out bytes.Buffer
-				cmd := newFXPCmd()
-				cmd.SetArgs([]string{"--dialect", dialect, "--passive", passive,
-					"ftp://alice:s3cret@" + srcAddr + "/data.bin", "ftp://" + dstAddr + "/" + name})
-				cmd.SetOut(&out)
-				cmd.SetErr(io.Discard)
-				require.NoError(t, cmd.ExecuteContext(context.Background()), out.String())
+				text, err := execute(newFXPCmd(), "--dialect", dialect, "--passive", passive,
+					"ftp://alice:s3cret@"+srcAddr+"/data.bin", "ftp://"+dstAddr+"/"+name)
+				require.NoError(t, err, text)
 				got, err := os.ReadFile(filepath.Join(dstRoot, name))
 				require.NoError(t, err)
 				assert.True(t, bytes.Equal(data, got), "copied content differs")
-				text := out.String()
 				assert.Contains(t, text, fmt.Sprintf("copied %d bytes", len(data)))
 				assert.Contains(t, text, "src > PASS ****")
 				assert.NotContains(t, text, "s3cret", "the password is masked")
@@ -60,11 +53,7 @@ func TestFXPCommand(t *testing.T) {
 		}
 	}
 	t.Run("failure-names-the-side", func(t *testing.T) {
-		cmd := newFXPCmd()
-		cmd.SetArgs([]string{"ftp://alice:s3cret@" + srcAddr + "/missing", "ftp://" + dstAddr + "/x"})
-		cmd.SetOut(io.Discard)
-		cmd.SetErr(io.Discard)
-		err := cmd.ExecuteContext(context.Background())
+		_, err := execute(newFXPCmd(), "ftp://alice:s3cret@"+srcAddr+"/missing", "ftp://"+dstAddr+"/x")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "source server "+srcAddr+" failed: RETR missing: 550")
 		assert.NoFileExists(t, filepath.Join(dstRoot, "x"))
@@ -87,11 +76,7 @@ func TestFXPBadArguments(t *testing.T) {
 		{[]string{"--dialect", "rfc1", "ftp://h/f", "ftp://k/g"}, `--dialect: dialect "rfc1"`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			cmd := newFXPCmd()
-			cmd.SetArgs(tc.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			err := cmd.ExecuteContext(context.Background())
+			_, err := execute(newFXPCmd(), tc.args...)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Equal(t, 2, exitCode(err))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -21,6 +22,16 @@ import (
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/client"
 )
+
+// execute runs cmd with args in-process and returns what it printed.
+func execute(cmd *cobra.Command, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
 
 // randomLoopback is a 127.x.y.z address other than 127.0.0.1, so that a
 // test's fixed ports (2121 and RFC 478's L-1, 2120) are free on it.
@@ -123,11 +134,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--root", filepath.Join(dir, "missing"), "--anonymous"}, "missing"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {
-			cmd := newServeCmd()
-			cmd.SetArgs(tc.args)
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			err := cmd.ExecuteContext(context.Background())
+			_, err := execute(newServeCmd(), tc.args...)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			if !strings.HasPrefix(tc.want, "required") {

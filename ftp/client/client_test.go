@@ -38,11 +38,7 @@ func TestDataModes(t *testing.T) {
 			assert.Equal(t, n, last, "last progress is the byte count")
 			assert.Positive(t, calls)
 
-			got.Reset()
-			n, err = c.Retr(ctx, "/f.bin", &got, WithOffset(4096))
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)-4096), n)
-			assert.True(t, bytes.Equal(data[4096:], got.Bytes()), "REST+RETR content differs")
+			assertRetr(t, ctx, c, "/f.bin", data[4096:], WithOffset(4096))
 
 			name := "/dir/up-" + mode.String()
 			n, err = c.Stor(ctx, name, bytes.NewReader(data[:7000]))
@@ -133,9 +129,7 @@ func TestReplyErrors(t *testing.T) {
 	_, err = c.Retr(ctx, "f.bin", failWriter{})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, errDiskFull)
-	code, _, err = c.Cmd(ctx, "NOOP")
-	require.NoError(t, err)
-	assert.Equal(t, 200, code)
+	assertInStep(t, ctx, c)
 	require.NoError(t, c.Quit(ctx))
 }
 
@@ -145,26 +139,24 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
 
+// roundTrip checks that parse(v.String()) gives v back, in upper case too,
+// and that parse names a bad value in its error.
+func roundTrip[T interface {
+	comparable
+	String() string
+}](t *testing.T, parse func(string) (T, error), bad string, values ...T) {
+	t.Helper()
+	for _, v := range values {
+		got, err := parse(strings.ToUpper(v.String()))
+		require.NoError(t, err)
+		assert.Equal(t, v, got)
+	}
+	_, err := parse(bad)
+	assert.ErrorContains(t, err, `"`+bad+`"`)
+}
+
 func TestParseModeSideDialect(t *testing.T) {
-	for _, m := range []Mode{ModeAuto, ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
-		got, err := ParseMode(strings.ToUpper(m.String()))
-		require.NoError(t, err)
-		assert.Equal(t, m, got)
-	}
-	_, err := ParseMode("active")
-	assert.ErrorContains(t, err, `"active"`)
-	for _, s := range []Side{Source, Destination} {
-		got, err := ParseSide(s.String())
-		require.NoError(t, err)
-		assert.Equal(t, s, got)
-	}
-	_, err = ParseSide("middle")
-	assert.ErrorContains(t, err, `"middle"`)
-	for _, d := range []Dialect{RFC959, RFC478} {
-		got, err := ParseDialect(d.String())
-		require.NoError(t, err)
-		assert.Equal(t, d, got)
-	}
-	_, err = ParseDialect("rfc2428")
-	assert.ErrorContains(t, err, `"rfc2428"`)
+	roundTrip(t, ParseMode, "active", ModeAuto, ModeEPSV, ModePASV, ModeEPRT, ModePORT)
+	roundTrip(t, ParseSide, "middle", Source, Destination)
+	roundTrip(t, ParseDialect, "rfc2428", RFC959, RFC478)
 }

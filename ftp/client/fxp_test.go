@@ -72,12 +72,7 @@ func TestTransfer(t *testing.T) {
 			default:
 				assert.True(t, verbs["PASV"] && verbs["PORT"] && verbs["RETR"], "fig. 3 sequence: %q", sent)
 			}
-			// Both sessions are still in step.
-			for _, c := range []*Client{src, dst} {
-				code, _, err := c.Cmd(ctx, "NOOP")
-				require.NoError(t, err)
-				assert.Equal(t, 200, code)
-			}
+			assertInStep(t, ctx, src, dst)
 		})
 	}
 }
@@ -108,9 +103,7 @@ func TestTransferProgress(t *testing.T) {
 			assert.GreaterOrEqual(t, n, seen[i-1], "progress never goes back")
 		}
 	}
-	code, _, err := dc.Cmd(ctx, "NOOP")
-	require.NoError(t, err)
-	assert.Equal(t, 200, code, "STAT replies were all read")
+	assertInStep(t, ctx, dc) // every STAT reply was read
 }
 
 func TestTransferRefusedWithoutTrust(t *testing.T) {
@@ -142,11 +135,7 @@ func TestTransferRefusedWithoutTrust(t *testing.T) {
 			assert.Equal(t, 5, re.Code/100, "refused with a 5xx reply: %v", err)
 			_, statErr := b.mem.Stat("/f")
 			assert.Error(t, statErr, "nothing was stored")
-			for _, c := range []*Client{src, dst} {
-				code, _, err := c.Cmd(ctx, "NOOP")
-				require.NoError(t, err)
-				assert.Equal(t, 200, code, "session in step after the refusal")
-			}
+			assertInStep(t, ctx, src, dst)
 		})
 	}
 }
@@ -197,11 +186,7 @@ func TestTransferFailureAbortsOther(t *testing.T) {
 			kept, err := b.mem.ReadFile("/out")
 			require.NoError(t, err)
 			assert.Equal(t, "keep me", string(kept), "an aborted STOR leaves the file as it was")
-			for _, c := range []*Client{src, dst} {
-				code, _, err := c.Cmd(ctx, "NOOP")
-				require.NoError(t, err)
-				assert.Equal(t, 200, code, "session in step after the abort")
-			}
+			assertInStep(t, ctx, src, dst)
 		})
 	}
 }

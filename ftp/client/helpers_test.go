@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftplab/ftplab/ftp/server"
@@ -151,4 +153,25 @@ func (c slowConn) Read(p []byte) (int, error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return n, err
+}
+
+// assertInStep checks that each client's session still pairs commands and
+// replies: a NOOP gets its own 200.
+func assertInStep(t *testing.T, ctx context.Context, clients ...*Client) {
+	t.Helper()
+	for _, c := range clients {
+		code, _, err := c.Cmd(ctx, "NOOP")
+		require.NoError(t, err)
+		assert.Equal(t, 200, code, "session with %s in step", c.RemoteAddr())
+	}
+}
+
+// assertRetr downloads path and checks the byte count and content.
+func assertRetr(t *testing.T, ctx context.Context, c *Client, path string, want []byte, opts ...Option) {
+	t.Helper()
+	var got bytes.Buffer
+	n, err := c.Retr(ctx, path, &got, opts...)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(want)), n)
+	assert.True(t, bytes.Equal(want, got.Bytes()), "RETR %s: content differs", path)
 }

@@ -2,12 +2,10 @@ package client
 
 import (
 	"bytes"
-	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/server"
@@ -34,28 +32,18 @@ func TestVsftpdClient(t *testing.T) {
 	if !inNetns(t, "vsftpd") {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testCtx(t)
 	v := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
 	data := payload(3<<20 + 17)
 	require.NoError(t, os.WriteFile(filepath.Join(v.root, "f.bin"), data, 0o644))
 	for _, mode := range []Mode{ModeAuto, ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
 		t.Run(mode.String(), func(t *testing.T) {
 			c := dialAnon(t, ctx, v.addr, Options{Mode: mode})
-			var got bytes.Buffer
-			n, err := c.Retr(ctx, "f.bin", &got)
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)), n)
-			assert.True(t, bytes.Equal(data, got.Bytes()), "RETR content differs")
-
-			got.Reset()
-			n, err = c.Retr(ctx, "f.bin", &got, WithOffset(1000))
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)-1000), n)
-			assert.True(t, bytes.Equal(data[1000:], got.Bytes()), "REST+RETR content differs")
+			assertRetr(t, ctx, c, "f.bin", data)
+			assertRetr(t, ctx, c, "f.bin", data[1000:], WithOffset(1000))
 
 			name := "up-" + mode.String()
-			n, err = c.Stor(ctx, name, bytes.NewReader(data[:5000]))
+			n, err := c.Stor(ctx, name, bytes.NewReader(data[:5000]))
 			require.NoError(t, err)
 			assert.Equal(t, int64(5000), n)
 			_, err = c.Appe(ctx, name, bytes.NewReader(data[5000:6000]))
@@ -79,8 +67,7 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 	if !inNetns(t, "vsftpd") {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testCtx(t)
 	a := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
 	b := startVsftpd(t, netip.MustParseAddrPort("127.0.0.3:2121"), "")
 	data := payload(5<<20 + 3)
@@ -108,8 +95,7 @@ func TestVsftpdOursFXP(t *testing.T) {
 	if !inNetns(t, "vsftpd") {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := testCtx(t)
 	vAddr := netip.MustParseAddrPort("127.0.0.2:2121")
 	v := startVsftpd(t, vAddr, "")
 	ours := startServer(t, "127.0.0.3:2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(vAddr.Addr(), 32)}})
