@@ -63,6 +63,25 @@ func TestVsftpdClient(t *testing.T) {
 	}
 }
 
+// assertCopy runs a third-party copy and checks the result and, through
+// read, what the destination stored.
+func assertCopy(t *testing.T, src *Client, srcPath string, dst *Client, dstPath string, side Side, want []byte, read func(string) ([]byte, error)) {
+	t.Helper()
+	res, err := Transfer(testCtx(t), src, srcPath, dst, dstPath, TransferOptions{Passive: side})
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(want)), res.Bytes)
+	assert.Equal(t, 226, res.SourceReply.Code)
+	assert.Equal(t, 226, res.DestinationReply.Code)
+	got, err := read(dstPath)
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(want, got), "copied content differs")
+}
+
+// readIn reads files below dir.
+func readIn(dir string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
+}
+
 func TestVsftpdToVsftpdFXP(t *testing.T) {
 	if !inNetns(t, "vsftpd") {
 		return
@@ -76,15 +95,7 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 		t.Run(side.String(), func(t *testing.T) {
 			src := dialAnon(t, ctx, a.addr, Options{})
 			dst := dialAnon(t, ctx, b.addr, Options{})
-			name := "copy-" + side.String()
-			res, err := Transfer(ctx, src, "f.bin", dst, name, TransferOptions{Passive: side})
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)), res.Bytes)
-			assert.Equal(t, 226, res.SourceReply.Code)
-			assert.Equal(t, 226, res.DestinationReply.Code)
-			got, err := os.ReadFile(filepath.Join(b.root, name))
-			require.NoError(t, err)
-			assert.True(t, bytes.Equal(data, got), "copied content differs")
+			assertCopy(t, src, "f.bin", dst, "copy-"+side.String(), side, data, readIn(b.root))
 		})
 	}
 }
@@ -106,24 +117,12 @@ func TestVsftpdOursFXP(t *testing.T) {
 		t.Run("vsftpd-to-ours/passive-"+side.String(), func(t *testing.T) {
 			src := dialAnon(t, ctx, v.addr, Options{})
 			dst := dialUser(t, ctx, ours.addr, Options{})
-			name := "/copy-" + side.String()
-			res, err := Transfer(ctx, src, "from-vsftpd", dst, name, TransferOptions{Passive: side})
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)), res.Bytes)
-			got, err := ours.mem.ReadFile(name)
-			require.NoError(t, err)
-			assert.True(t, bytes.Equal(data, got), "copied content differs")
+			assertCopy(t, src, "from-vsftpd", dst, "/copy-"+side.String(), side, data, ours.mem.ReadFile)
 		})
 		t.Run("ours-to-vsftpd/passive-"+side.String(), func(t *testing.T) {
 			src := dialUser(t, ctx, ours.addr, Options{})
 			dst := dialAnon(t, ctx, v.addr, Options{})
-			name := "copy-" + side.String()
-			res, err := Transfer(ctx, src, "from-ours", dst, name, TransferOptions{Passive: side})
-			require.NoError(t, err)
-			assert.Equal(t, int64(len(data)), res.Bytes)
-			got, err := os.ReadFile(filepath.Join(v.root, name))
-			require.NoError(t, err)
-			assert.True(t, bytes.Equal(data, got), "copied content differs")
+			assertCopy(t, src, "from-ours", dst, "copy-"+side.String(), side, data, readIn(v.root))
 		})
 	}
 }
