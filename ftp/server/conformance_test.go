@@ -1,0 +1,367 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp/proto"
+)
+
+// step is one command and the reply code it must get.
+type step struct {
+	cmd  string
+	code int
+	has  string // the reply must contain this, if set
+}
+
+func runSteps(t *testing.T, c *client, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		msg := c.cmd(s.code, "%s", s.cmd)
+		if s.has != "" {
+			assert.Contains(t, msg, s.has, "reply to %q", s.cmd)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	cases := []struct {
+		name  string
+		login string // "" for no login
+		steps []step
+	}{
+		{"before login", "", []step{
+			{"NOOP", 200, ""}, {"SYST", 215, "UNIX"}, {"PWD", 530, "log in"}, {"RETR x", 530, ""},
+			{"PASV", 530, ""}, {"PASS p", 503, "USER"}, {"STAT", 211, "not logged in"},
+		}},
+		{"bad login", "", []step{
+			{"USER u", 331, ""}, {"PASS wrong", 530, "incorrect"}, {"PWD", 530, ""},
+			{"USER nobody", 331, ""}, {"PASS p", 530, ""},
+			{"USER u", 331, ""}, {"PASS p", 230, ""}, {"PASS p", 503, ""},
+		}},
+		{"anonymous is read-only", "", []step{
+			{"USER anonymous", 331, "Anonymous"}, {"PASS me@example.org", 230, ""},
+			{"MKD d", 550, "read-only"}, {"STOR f", 550, "read-only"}, {"DELE f", 550, ""},
+			{"RETR hello.txt", 425, ""},
+		}},
+		{"read-only user", "ro", []step{
+			{"MKD d", 550, "read-only"}, {"APPE f", 550, ""}, {"RNFR hello.txt", 550, ""}, {"SIZE hello.txt", 213, "6"},
+		}},
+		{"syntax and unknown", "u", []step{
+			{"XYZZ", 500, "Unknown"}, {"X", 500, "Syntax"}, {"TOOLONGVERB a", 500, "Syntax"}, {"R3TR a", 500, "Syntax"},
+			{"ACCT x", 502, "not implemented"}, {"REIN", 502, ""}, {"SMNT /", 502, ""},
+			{"ALLO 100", 202, ""}, {"rEtR", 501, "needs a path"},
+		}},
+		{"parameters", "u", []step{
+			{"TYPE A", 200, "A"}, {"TYPE A N", 200, ""}, {"TYPE I", 200, "I"}, {"TYPE L 8", 200, ""}, {"TYPE E", 504, ""}, {"TYPE", 501, ""},
+			{"MODE S", 200, ""}, {"MODE B", 504, ""}, {"STRU F", 200, ""}, {"STRU R", 504, ""},
+			{"REST 10", 350, "10"}, {"REST -1", 501, ""}, {"REST x", 501, ""},
+			{"OPTS UTF8 ON", 200, ""}, {"OPTS UTF8 OFF", 504, ""}, {"OPTS FOO", 501, ""},
+			{"EPSV 3", 501, ""}, {"EPSV 2", 522, "(1)"}, {"EPRT |3|1.2.3.4|5000|", 522, "(1,2)"}, {"EPRT garbage", 501, ""},
+			{"PORT 1,2,3", 501, ""},
+		}},
+		{"directories", "u", []step{
+			{"PWD", 257, `"/"`}, {"MKD d", 257, `"/d"`}, {"MKD d", 550, "exists"}, {"CWD d", 250, ""}, {"PWD", 257, `"/d"`},
+			{"XPWD", 257, `"/d"`}, {"MKD /d/e", 257, ""}, {"CDUP", 250, ""}, {"PWD", 257, `"/"`},
+			{"CWD nowhere", 550, "no such"}, {"CWD hello.txt", 550, "not a directory"}, {"RMD d", 550, "not empty"},
+			{"RMD d/e", 250, ""}, {"RMD hello.txt", 550, "not a directory"}, {"DELE d", 550, "is a directory"},
+			{"RMD d", 250, ""}, {"CWD ../../..", 250, ""}, {"PWD", 257, `"/"`}, {`MKD a"b`, 257, `"/a""b"`},
+		}},
+		{"rename", "u", []step{
+			{"RNTO x", 503, "RNFR"}, {"RNFR nothere", 550, ""}, {"RNFR hello.txt", 350, ""}, {"NOOP", 200, ""},
+			{"RNTO x", 503, ""}, {"RNFR hello.txt", 350, ""}, {"RNTO bye.txt", 250, ""},
+			{"SIZE bye.txt", 213, "6"}, {"SIZE hello.txt", 550, ""},
+		}},
+		{"file facts", "u", []step{
+			{"SIZE hello.txt", 213, "6"}, {"TYPE A", 200, ""}, {"SIZE hello.txt", 213, "7"}, {"TYPE I", 200, ""},
+			{"SIZE /", 550, "directory"}, {"SIZE", 501, ""}, {"MDTM hello.txt", 213, time.Now().UTC().Format("2006")},
+			{"MDTM nothere", 550, ""}, {"MLST hello.txt", 250, "type=file;size=6;"}, {"MLST /", 250, "type=dir"},
+			{"OPTS MLST size;", 200, "size;"}, {"MLST hello.txt", 250, " size=6; /hello.txt"},
+			{"STAT hello.txt", 213, "hello.txt"}, {"STAT /", 212, "hello.txt"}, {"STAT nothere", 550, ""},
+			{"STAT", 211, "logged in as u"},
+		}},
+		{"transfers need a data connection", "u", []step{
+			{"RETR hello.txt", 425, "PASV"}, {"STOR new.txt", 425, ""}, {"LIST", 425, ""}, {"RETR /", 550, "directory"},
+			{"RETR nothere", 550, "no such"}, {"STOR /", 550, ""}, {"MLSD hello.txt", 550, "not a directory"},
+			{"ABOR", 226, "No transfer"},
+		}},
+		{"EPSV ALL", "u", []step{
+			{"EPSV ALL", 200, ""}, {"PASV", 501, "EPSV ALL"}, {"PORT 127,0,0,1,200,10", 501, ""}, {"EPRT |1|127.0.0.1|5000|", 501, ""},
+			{"EPSV", 229, "|||"},
+		}},
+		{"help and features", "", []step{
+			{"HELP", 214, "SOCK"}, {"HELP", 214, "RTRV"}, {"HELP RTRV", 214, "RFC 478"}, {"HELP NOPE", 502, ""},
+			{"FEAT", 211, "REST STREAM"}, {"FEAT", 211, "MLST type*;size*;modify*;perm*;"}, {"FEAT", 211, "EPSV"},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, "127.0.0.2", nil)
+			require.NoError(t, ts.fs.WriteFile("/hello.txt", []byte("hello\n")))
+			c := dial(t, ts, "127.0.0.2")
+			if tc.login != "" {
+				c.login(tc.login, "p")
+			}
+			runSteps(t, c, tc.steps)
+			c.cmd(221, "QUIT")
+		})
+	}
+}
+
+func TestHelpIsMultiLine(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	c := dial(t, ts, "127.0.0.2")
+	c.send("HELP")
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	first, err := c.tp.ReadLine()
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(first, "214-"), first)
+	for {
+		l, err := c.tp.ReadLine()
+		require.NoError(t, err)
+		if strings.HasPrefix(l, "214 ") {
+			break
+		}
+		require.True(t, strings.HasPrefix(l, " "), "middle line %q must not look like a reply", l)
+	}
+}
+
+func TestTransfers(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	text := []byte("line one\nline two\n\nlast\n")
+	require.NoError(t, ts.fs.WriteFile("/t.txt", text))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+
+	t.Run("RETR and RTRV", func(t *testing.T) {
+		assert.Equal(t, text, c.retr("t.txt"))
+		assert.Equal(t, text, c.retr("/t.txt"))
+		dc := c.epsv()
+		c.cmd(150, "RTRV t.txt")
+		got, err := io.ReadAll(dc)
+		require.NoError(t, err)
+		dc.Close()
+		c.expect(226)
+		assert.Equal(t, text, got)
+	})
+	t.Run("REST then RETR resumes", func(t *testing.T) {
+		c.cmd(350, "REST 5")
+		assert.Equal(t, text[5:], c.retr("t.txt"))
+		assert.Equal(t, text, c.retr("t.txt"), "REST applies to one transfer only")
+		c.cmd(350, "REST 1000")
+		c.pasv().Close()
+		c.cmd(550, "RETR t.txt")
+	})
+	t.Run("REST then STOR resumes an upload", func(t *testing.T) {
+		c.stor("STOR", "r.bin", []byte("0123456789"))
+		c.cmd(350, "REST 4")
+		c.stor("STOR", "r.bin", []byte("abc"))
+		got, err := ts.fs.ReadFile("/r.bin")
+		require.NoError(t, err)
+		assert.Equal(t, "0123abc", string(got))
+	})
+	t.Run("APPE", func(t *testing.T) {
+		c.stor("APPE", "a.bin", []byte("first "))
+		c.stor("APPE", "a.bin", []byte("second"))
+		got, err := ts.fs.ReadFile("/a.bin")
+		require.NoError(t, err)
+		assert.Equal(t, "first second", string(got))
+	})
+	t.Run("TYPE A sends CRLF", func(t *testing.T) {
+		c.cmd(200, "TYPE A")
+		defer c.cmd(200, "TYPE I")
+		assert.Equal(t, "line one\r\nline two\r\n\r\nlast\r\n", string(c.retr("t.txt")))
+	})
+	t.Run("TYPE A stores LF", func(t *testing.T) {
+		c.cmd(200, "TYPE A")
+		defer c.cmd(200, "TYPE I")
+		c.stor("STOR", "up.txt", []byte("a\r\nb\r\nc\rd\r\n\r"))
+		got, err := ts.fs.ReadFile("/up.txt")
+		require.NoError(t, err)
+		assert.Equal(t, "a\nb\nc\rd\n\r", string(got))
+	})
+	t.Run("STOU", func(t *testing.T) {
+		dc := c.pasv()
+		msg := c.cmd(150, "STOU")
+		require.True(t, strings.HasPrefix(msg, "FILE: /"), msg)
+		_, err := dc.Write([]byte("unique"))
+		require.NoError(t, err)
+		dc.Close()
+		c.expect(226)
+		got, err := ts.fs.ReadFile(strings.TrimPrefix(msg, "FILE: "))
+		require.NoError(t, err)
+		assert.Equal(t, "unique", string(got))
+	})
+	t.Run("listings", func(t *testing.T) {
+		require.NoError(t, ts.fs.WriteFile("/sub/x.bin", []byte("xx")))
+		assert.Equal(t, []string{"x.bin"}, c.list("NLST sub"))
+		long := c.list("LIST -la /sub")
+		require.Len(t, long, 1)
+		assert.Regexp(t, `^-rw-r--r-- 1 ftp ftp +2 \w{3} [ \d]\d [ \d]\d:\d\d x\.bin$`, long[0])
+		ml := c.list("MLSD sub")
+		require.Len(t, ml, 1)
+		e, err := proto.ParseEntry(ml[0])
+		require.NoError(t, err)
+		assert.Equal(t, proto.Entry{Name: "x.bin", Type: "file", Size: 2, Modify: e.Modify, Perm: "adfrw"}, e)
+		assert.WithinDuration(t, time.Now(), e.Modify, time.Minute)
+		c.cmd(550, "LIST nothere")
+	})
+	t.Run("active PORT and EPRT", func(t *testing.T) {
+		for _, verb := range []string{"PORT", "EPRT"} {
+			ln := activeListener(t, "127.0.0.2")
+			ap := addrOf(ln.Addr())
+			arg := proto.FormatEPRT(ap)
+			if verb == "PORT" {
+				arg, _ = proto.FormatPORT(ap)
+			}
+			c.cmd(200, "%s %s", verb, arg)
+			c.send("RETR t.txt")
+			dc, err := acceptWithin(ln, 5*time.Second)
+			require.NoError(t, err)
+			got, err := io.ReadAll(dc)
+			require.NoError(t, err)
+			dc.Close()
+			c.expect(150)
+			c.expect(226)
+			assert.Equal(t, text, got, verb)
+			// RFC 959 §3.2: the server connects from its port L-1.
+			assert.Equal(t, int(ts.addr.Port())-1, int(addrOf(dc.RemoteAddr()).Port()), "%s data connection from L-1", verb)
+		}
+	})
+}
+
+func TestUploadFailureKeepsFile(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.DataTimeout = 300 * time.Millisecond })
+	old := []byte("precious contents")
+	require.NoError(t, ts.fs.WriteFile("/keep.txt", old))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+
+	t.Run("no data connection comes", func(t *testing.T) {
+		c.cmd(227, "PASV")
+		c.cmd(425, "STOR keep.txt")
+	})
+	t.Run("aborted", func(t *testing.T) {
+		dc := c.pasv()
+		c.cmd(150, "STOR keep.txt")
+		_, err := dc.Write([]byte("half of a new"))
+		require.NoError(t, err)
+		c.cmd(426, "ABOR")
+		c.expect(226)
+		dc.Close()
+	})
+	t.Run("data connection stalls", func(t *testing.T) {
+		dc := c.pasv()
+		defer dc.Close()
+		c.cmd(150, "APPE keep.txt")
+		_, err := dc.Write([]byte("more"))
+		require.NoError(t, err)
+		msg := c.expect(426)
+		assert.Contains(t, msg, "stalled")
+	})
+	got, err := ts.fs.ReadFile("/keep.txt")
+	require.NoError(t, err)
+	assert.Equal(t, old, got)
+	ents, err := ts.fs.ReadDir("/")
+	require.NoError(t, err)
+	assert.Len(t, ents, 1, "nothing left behind")
+}
+
+// startLongRETR starts a RETR of a file far bigger than socket buffers and
+// returns the data connection, not yet read.
+func startLongRETR(t *testing.T, ts *testServer, c *client) io.ReadCloser {
+	t.Helper()
+	require.NoError(t, ts.fs.AddGenerated("/huge.bin", 1<<30, 7))
+	dc := c.pasv()
+	c.cmd(150, "RETR huge.bin")
+	return dc
+}
+
+func TestAbortDuringRETR(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	dc := startLongRETR(t, ts, c)
+	defer dc.Close()
+	_, err := io.CopyN(io.Discard, dc, 1<<20)
+	require.NoError(t, err)
+	c.cmd(426, "ABOR")
+	c.expect(226)
+	c.cmd(200, "NOOP")
+	// The session goes on.
+	require.NoError(t, ts.fs.WriteFile("/small", []byte("ok")))
+	assert.Equal(t, "ok", string(c.retr("small")))
+}
+
+// telnetPrefix is what lftp sends before STAT and ABOR: IAC IP, then IAC DM
+// as TCP urgent data (Synch). When oob is false the DM stays in line.
+func sendUrgent(t *testing.T, c *client, cmd string, oob bool) {
+	t.Helper()
+	if !oob {
+		_, err := c.conn.Write([]byte("\xff\xf4\xff\xf2" + cmd + "\r\n"))
+		require.NoError(t, err)
+		return
+	}
+	_, err := c.conn.Write([]byte("\xff\xf4\xff"))
+	require.NoError(t, err)
+	sendOOB(t, c.conn, 0xf2)
+	_, err = c.conn.Write([]byte(cmd + "\r\n"))
+	require.NoError(t, err)
+}
+
+func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
+	for _, oob := range []bool{false, true} {
+		t.Run(fmt.Sprintf("urgent=%v", oob), func(t *testing.T) {
+			ts := startServer(t, "127.0.0.2", nil)
+			c := dial(t, ts, "127.0.0.2")
+			c.login("u", "p")
+			sendUrgent(t, c, "STAT", oob)
+			c.expect(211) // no transfer: server status
+			dc := startLongRETR(t, ts, c)
+			defer dc.Close()
+			_, err := io.CopyN(io.Discard, dc, 3<<20)
+			require.NoError(t, err)
+			sendUrgent(t, c, "STAT", oob)
+			msg := c.expect(213)
+			var n int64
+			_, err = fmt.Sscanf(msg[strings.LastIndex(msg, "Status: "):], "Status: %d of", &n)
+			require.NoError(t, err, msg)
+			// progress counts what was written; one write (at most 1 MiB) may
+			// be under way, read in part by the client
+			assert.GreaterOrEqual(t, n, int64(2<<20), "progress counts what was sent")
+			assert.Contains(t, msg, "Sending file /huge.bin (")
+			// the transfer was not disturbed
+			_, err = io.CopyN(io.Discard, dc, 1<<20)
+			require.NoError(t, err)
+			sendUrgent(t, c, "ABOR", oob)
+			c.expect(426)
+			c.expect(226)
+			c.cmd(200, "NOOP")
+			assert.NotContains(t, ts.logs.String(), "Unknown command")
+		})
+	}
+}
+
+func TestCommandsWaitForTransfer(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	data := bytes.Repeat([]byte("z"), 4<<20)
+	require.NoError(t, ts.fs.WriteFile("/z", data))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	dc := c.pasv()
+	c.cmd(150, "RETR z")
+	c.send("PWD") // answered after the transfer's 226, in order
+	got, err := io.ReadAll(dc)
+	require.NoError(t, err)
+	dc.Close()
+	c.expect(226)
+	c.expect(257)
+	assert.Equal(t, len(data), len(got))
+}
