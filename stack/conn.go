@@ -9,14 +9,19 @@ import (
 	"strconv"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	gvstack "gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
 
-const listenBacklog = 128
+const (
+	listenBacklog = 128
+	tupleWait     = time.Second
+)
 
 // Dial connects to address ("ip:port" or "hostname:port", where hostname is
 // a host of this network) over "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6".
@@ -70,6 +75,9 @@ func (h *Host) dialTCP(ctx context.Context, network string, local, remote netip.
 			ep.Close()
 			return nil, opErr(tcpipError(terr))
 		}
+		if local.Port() != 0 {
+			h.recycleTimeWait(ctx, proto, la, remote)
+		}
 	}
 	entry, notify := waiter.NewChannelEntry(waiter.WritableEvents)
 	wq.EventRegister(&entry)
@@ -89,6 +97,44 @@ func (h *Host) dialTCP(ctx context.Context, network string, local, remote netip.
 		return nil, opErr(tcpipError(terr))
 	}
 	return &TCPConn{TCPConn: gonet.NewTCPConn(&wq, ep)}, nil
+}
+
+// recycleTimeWait lets FTP's default data connection (L-1 -> U: the same
+// four-tuple for every transfer) be reopened at once. If this host still
+// holds an endpoint on the tuple that it has closed (FIN-WAIT, CLOSING), it
+// waits up to tupleWait for it to reach TIME-WAIT, then aborts the TIME-WAIT
+// endpoint, as Linux's tcp_tw_reuse and RFC 6191 allow. Without this gVisor
+// fails Connect with "bad local address".
+func (h *Host) recycleTimeWait(ctx context.Context, proto tcpip.NetworkProtocolNumber, local tcpip.FullAddress, remote netip.AddrPort) {
+	ra := tcpip.AddrFromSlice(remote.Addr().AsSlice())
+	if local.Addr.Len() == 0 {
+		r, err := h.s.FindRoute(0, tcpip.Address{}, ra, proto, false)
+		if err != nil {
+			return
+		}
+		local.Addr = r.LocalAddress()
+		r.Release()
+	}
+	id := gvstack.TransportEndpointID{LocalPort: local.Port, LocalAddress: local.Addr, RemotePort: remote.Port(), RemoteAddress: ra}
+	deadline := time.Now().Add(tupleWait)
+	for {
+		ep, ok := h.s.FindTransportEndpoint(proto, tcp.ProtocolNumber, id, 0).(*tcp.Endpoint)
+		if !ok {
+			return
+		}
+		switch ep.EndpointState() {
+		case tcp.StateTimeWait:
+			ep.Abort()
+			return
+		case tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateClosing, tcp.StateLastAck:
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		default:
+			return
+		}
+	}
 }
 
 // DialUDP opens a UDP socket from local (zero: any) to remote.
@@ -159,7 +205,7 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 		ep.Close()
 		return nil, fail(tcpipError(terr))
 	}
-	return &Listener{l: gonet.NewTCPListener(h.s, &wq, ep)}, nil
+	return &Listener{l: gonet.NewTCPListener(h.s, &wq, ep), ip: ap.Addr()}, nil
 }
 
 // listenAddr parses a listen address; an empty or unspecified IP becomes the
@@ -291,6 +337,7 @@ func unmap(a net.Addr) net.Addr {
 // an error wrapping net.ErrClosed.
 type Listener struct {
 	l      *gonet.TCPListener
+	ip     netip.Addr // the address bound (maybe unspecified)
 	closed atomic.Bool
 }
 
@@ -312,8 +359,15 @@ func (l *Listener) Close() error {
 	return l.l.Close()
 }
 
-// Addr returns the listening address.
-func (l *Listener) Addr() net.Addr { return unmap(l.l.Addr()) }
+// Addr returns the listening address; an any-address listener reports
+// 0.0.0.0 or [::] with the port.
+func (l *Listener) Addr() net.Addr {
+	a := unmap(l.l.Addr())
+	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.ip, uint16(t.Port)))
+	}
+	return a
+}
 
 // tcpipError maps a gVisor error to the matching errno where there is one,
 // keeping gVisor's text.

@@ -51,7 +51,8 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 	h := &Host{name: hp.name, net: n, s: s, nicIDs: map[string]tcpip.NICID{}}
 	sack := tcpip.TCPSACKEnabled(true)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
-	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate} {
+	recovery := tcpip.TCPRecovery(0)
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &moderate, &recovery} {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
 			s.Destroy()
 			return nil, fmt.Errorf("host %q: tcp option %T: %s", hp.name, opt, err)
