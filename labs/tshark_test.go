@@ -1,0 +1,56 @@
+package labs
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ftplab/ftplab/labs/ladder"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// badFrames is a tshark display filter for malformed frames, checksum
+// errors and error-level expert info.
+const badFrames = `_ws.malformed || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || udp.checksum.status == "Bad" || icmp.checksum.status == "Bad" || icmpv6.checksum.status == "Bad" || _ws.expert.severity == "Error"`
+
+func tshark(t *testing.T, args ...string) string {
+	t.Helper()
+	base := []string{"-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE"}
+	out, err := exec.Command("tshark", append(base, args...)...).Output()
+	require.NoError(t, err, "tshark %v", args)
+	return string(out)
+}
+
+// checkWithTshark opens the lab's capture in tshark: no malformed frames,
+// no checksum errors, and tshark's FTP dissector sees every command and
+// reply the ladder shows.
+func checkWithTshark(t *testing.T, rep *Report) {
+	t.Helper()
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed: cannot cross-check the capture with Wireshark's dissectors")
+	}
+	bad := tshark(t, "-r", rep.CaptureFile, "-Y", badFrames, "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info")
+	assert.Empty(t, strings.TrimSpace(bad), "tshark finds malformed frames or bad checksums")
+
+	out := tshark(t, "-r", rep.CaptureFile, "-Y", "ftp", "-T", "fields", "-E", "occurrence=f", "-e", "ftp.request.command", "-e", "ftp.response.code")
+	var theirs []string
+	for _, line := range strings.Split(strings.Trim(out, "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) == 2 && f[0]+f[1] != "" {
+			theirs = append(theirs, f[0]+f[1])
+		}
+	}
+	var ours []string
+	for _, e := range rep.Ladder.Events {
+		switch e.Kind {
+		case ladder.Command:
+			verb, _, _ := strings.Cut(e.Text, " ")
+			ours = append(ours, strings.ToUpper(verb))
+		case ladder.Reply:
+			ours = append(ours, e.Text[:3])
+		}
+	}
+	assert.ElementsMatch(t, ours, theirs, "tshark's FTP dissector and the ladder disagree")
+	assert.NotEmpty(t, theirs)
+}
