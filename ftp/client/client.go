@@ -189,7 +189,8 @@ func (c *Client) Login(ctx context.Context, user, pass string) error {
 }
 
 // Cmd sends one command line (fmt-style) and reads its reply. Only a
-// broken connection is an error; any reply code is returned as is. The
+// broken connection is an error; any reply code is returned as is. A raw
+// TYPE makes the client send TYPE I again before its next transfer. The
 // preliminary reply of a command that opens a data connection is returned
 // too: read the rest with Read.
 func (c *Client) Cmd(ctx context.Context, format string, args ...any) (code int, msg string, err error) {
@@ -228,6 +229,9 @@ func (c *Client) Send(ctx context.Context, line string) error {
 		return fmt.Errorf("command %q: contains CR or LF", mask(line))
 	}
 	shown := mask(line)
+	if len(line) >= 4 && strings.EqualFold(line[:4], "TYPE") {
+		c.typ = "" // unknown until Type sees the reply
+	}
 	c.log.Debug("ftp command", "cmd", shown)
 	if c.opts.Trace != nil {
 		c.opts.Trace(true, shown)

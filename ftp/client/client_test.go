@@ -160,3 +160,18 @@ func TestParseModeSideDialect(t *testing.T) {
 	roundTrip(t, ParseSide, "middle", Source, Destination)
 	roundTrip(t, ParseDialect, "rfc2428", RFC959, RFC478)
 }
+
+// A raw TYPE A through Cmd must not leave later transfers in ASCII mode,
+// where the server would turn every LF into CR LF.
+func TestRawTypeIsNotSticky(t *testing.T) {
+	ctx := testCtx(t)
+	s := startServer(t, "127.0.0.1:0", server.Config{})
+	data := []byte("line one\nline two\n\x00\xff binary\n")
+	require.NoError(t, s.mem.WriteFile("/f", data))
+	c := dialUser(t, ctx, s.addr, Options{})
+	assertRetr(t, ctx, c, "f", data)
+	code, _, err := c.Cmd(ctx, "TYPE A")
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	assertRetr(t, ctx, c, "f", data)
+}
