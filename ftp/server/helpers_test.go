@@ -58,6 +58,14 @@ func (s *syncBuffer) String() string {
 // ftp.OS as network.
 func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 	t.Helper()
+	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
+	require.NoError(t, err)
+	return serveOn(t, ln, mod)
+}
+
+// serveOn is startServer on a given listener.
+func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
+	t.Helper()
 	ts := &testServer{fs: store.NewMem(), logs: &syncBuffer{}}
 	cfg := Config{
 		Network:     ftp.OS{},
@@ -71,8 +79,6 @@ func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 		mod(&cfg)
 	}
 	srv, err := New(cfg)
-	require.NoError(t, err)
-	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
 	require.NoError(t, err)
 	ts.srv = srv
 	ts.addr = addrOf(ln.Addr())
