@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -144,15 +143,14 @@ func TestServeFlagErrors(t *testing.T) {
 	}
 }
 
-func TestServeHelpHasExample(t *testing.T) {
-	for _, cmd := range []string{"serve", "fxp"} {
-		var out bytes.Buffer
-		root.SetArgs([]string{cmd, "--help"})
-		root.SetOut(&out)
-		require.NoError(t, root.Execute())
-		assert.Contains(t, out.String(), "Examples:", fmt.Sprintf("ftplab %s --help", cmd))
-		assert.Contains(t, out.String(), "ftplab "+cmd+" ")
+func TestHelpHasExample(t *testing.T) {
+	for name, cmd := range map[string]*cobra.Command{"serve": newServeCmd(), "fxp": newFXPCmd()} {
+		out, err := execute(cmd, "--help")
+		require.NoError(t, err)
+		assert.Contains(t, out, "Examples:", "ftplab %s --help", name)
+		assert.Contains(t, out, "ftplab "+name+" ")
+		found, _, err := root.Find([]string{name})
+		require.NoError(t, err)
+		assert.Equal(t, name, found.Name(), "registered on the root command")
 	}
-	root.SetOut(nil)
-	root.SetArgs(nil)
 }
