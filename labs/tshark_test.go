@@ -1,11 +1,19 @@
 package labs
 
 import (
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"time"
+
 	"strings"
 	"testing"
 
 	"github.com/ftplab/ftplab/labs/ladder"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -53,4 +61,28 @@ func checkWithTshark(t *testing.T, rep *Report) {
 	}
 	assert.ElementsMatch(t, ours, theirs, "tshark's FTP dissector and the ladder disagree")
 	assert.NotEmpty(t, theirs)
+}
+
+// TestTsharkFilterCatchesBadChecksum makes sure the badFrames filter would
+// catch what it is meant to: a TCP segment with a wrong checksum.
+func TestTsharkFilterCatchesBadChecksum(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed")
+	}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{10, 0, 0, 1}, DstIP: net.IP{10, 0, 0, 2}}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 21, Seq: 1, ACK: true, PSH: true, Window: 100}
+	require.NoError(t, tcp.SetNetworkLayerForChecksum(ip))
+	buf := gopacket.NewSerializeBuffer()
+	require.NoError(t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp, gopacket.Payload("NOOP\r\n")))
+	frame := buf.Bytes()
+	frame[20+16] ^= 0xff // corrupt the TCP checksum
+	path := filepath.Join(t.TempDir(), "bad.pcap")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := pcapgo.NewWriter(f)
+	require.NoError(t, w.WriteFileHeader(65536, layers.LinkTypeRaw))
+	require.NoError(t, w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: len(frame), Length: len(frame)}, frame))
+	require.NoError(t, f.Close())
+	bad := tshark(t, "-r", path, "-Y", badFrames, "-T", "fields", "-e", "frame.number")
+	assert.Equal(t, "1", strings.TrimSpace(bad))
 }
