@@ -206,7 +206,6 @@ func TestCaptureInterfaceExtra(t *testing.T) {
 	}
 	assert.Equal(t, [][]byte{raw}, onTun)
 
-
 	n := newNet(t, lanConfig(stack.LinkParams{}, "A"), stack.Options{})
 	_, err := n.CaptureInterface("x", layers.LinkTypeRaw)
 	assert.ErrorContains(t, err, "no capture")
