@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftplab/ftplab/labs"
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // execCmd runs a freshly built command with args and returns its output.
@@ -72,4 +74,52 @@ func TestLadderCommand(t *testing.T) {
 	_, _, err = execCmd(t, newLadderCmd(), notCapture)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not a pcap or pcapng file")
+}
+
+func TestRunCommand(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // every lab goroutine is stopped
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "demo.pcapng")
+	out, _, err := execCmd(t, newRunCmd(), "--capture", capture)
+	require.NoError(t, err)
+	for _, want := range []string{
+		"Lab rfc478:",
+		"A→B  SOCK 10,0,0,3,0,20",
+		"A→B  PASV",
+		"A→C  RTRV /rfc478.txt",
+		"C⇒B  data 262144 bytes, FIN",
+		"wireshark " + capture,
+		"all 3 steps ok",
+	} {
+		assert.Contains(t, out, want)
+	}
+	st, err := os.Stat(capture)
+	require.NoError(t, err)
+	assert.Positive(t, st.Size())
+
+	// --live: the pcapng goes to stdout, the text to stderr.
+	live, text, err := execCmd(t, newRunCmd(), "rfc478", "--live", "--capture", filepath.Join(dir, "live.pcapng"))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(live, "\x0a\x0d\x0d\x0a"), "stdout is a pcapng stream")
+	assert.Contains(t, text, "C⇒B  data 262144 bytes")
+
+	// A failed expectation: exit status 1.
+	bad := filepath.Join(dir, "bad.yaml")
+	lab := strings.Replace(mustEmbedded(t, "rfc478"), "same: [C:/rfc478.txt, B:/rfc478.txt]", "same: [C:/rfc478.txt, C:/nothing.txt]", 1)
+	require.NoError(t, os.WriteFile(bad, []byte(lab), 0o644))
+	out, _, err = execCmd(t, newRunCmd(), bad, "--capture", filepath.Join(dir, "bad.pcapng"))
+	require.Error(t, err)
+	assert.Equal(t, 1, exitCode(err))
+	assert.Contains(t, out, "FAIL")
+
+	_, _, err = execCmd(t, newRunCmd(), "no-such-lab")
+	require.Error(t, err)
+	assert.Equal(t, 2, exitCode(err))
+}
+
+func mustEmbedded(t *testing.T, name string) string {
+	t.Helper()
+	data, err := labs.EmbeddedSource(name)
+	require.NoError(t, err)
+	return string(data)
 }
