@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/server"
@@ -65,9 +66,10 @@ func TestVsftpdClient(t *testing.T) {
 
 // assertCopy runs a third-party copy and checks the result and, through
 // read, what the destination stored.
-func assertCopy(t *testing.T, src *Client, srcPath string, dst *Client, dstPath string, side Side, want []byte, read func(string) ([]byte, error)) {
+func assertCopy(t *testing.T, src *Client, srcPath string, dst *Client, dstPath string, opts TransferOptions, want []byte, read func(string) ([]byte, error)) {
 	t.Helper()
-	res, err := Transfer(testCtx(t), src, srcPath, dst, dstPath, TransferOptions{Passive: side})
+	ctx := testCtx(t)
+	res, err := Transfer(ctx, src, srcPath, dst, dstPath, opts)
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(want)), res.Bytes)
 	assert.Equal(t, 226, res.SourceReply.Code)
@@ -75,6 +77,7 @@ func assertCopy(t *testing.T, src *Client, srcPath string, dst *Client, dstPath 
 	got, err := read(dstPath)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(want, got), "copied content differs")
+	assertInStep(t, ctx, src, dst)
 }
 
 // readIn reads files below dir.
@@ -95,9 +98,24 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 		t.Run(side.String(), func(t *testing.T) {
 			src := dialAnon(t, ctx, a.addr, Options{})
 			dst := dialAnon(t, ctx, b.addr, Options{})
-			assertCopy(t, src, "f.bin", dst, "copy-"+side.String(), side, data, readIn(b.root))
+			assertCopy(t, src, "f.bin", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(b.root))
 		})
 	}
+	// vsftpd answers a STAT sent during a transfer only after it: the
+	// reply must not be mistaken for the next command's.
+	t.Run("stat-polling", func(t *testing.T) {
+		src := dialAnon(t, ctx, a.addr, Options{})
+		dst := dialAnon(t, ctx, b.addr, Options{})
+		var polls int
+		dst.opts.Trace = func(out bool, line string) {
+			if out && line == "STAT" {
+				polls++
+			}
+		}
+		opts := TransferOptions{Progress: func(int64) {}, PollInterval: time.Millisecond}
+		assertCopy(t, src, "f.bin", dst, "copy-polled", opts, data, readIn(b.root))
+		t.Logf("%d STAT polls", polls)
+	})
 }
 
 // TestVsftpdOursFXP copies server to server between vsftpd and our server,
@@ -117,12 +135,12 @@ func TestVsftpdOursFXP(t *testing.T) {
 		t.Run("vsftpd-to-ours/passive-"+side.String(), func(t *testing.T) {
 			src := dialAnon(t, ctx, v.addr, Options{})
 			dst := dialUser(t, ctx, ours.addr, Options{})
-			assertCopy(t, src, "from-vsftpd", dst, "/copy-"+side.String(), side, data, ours.mem.ReadFile)
+			assertCopy(t, src, "from-vsftpd", dst, "/copy-"+side.String(), TransferOptions{Passive: side}, data, ours.mem.ReadFile)
 		})
 		t.Run("ours-to-vsftpd/passive-"+side.String(), func(t *testing.T) {
 			src := dialUser(t, ctx, ours.addr, Options{})
 			dst := dialAnon(t, ctx, v.addr, Options{})
-			assertCopy(t, src, "from-ours", dst, "copy-"+side.String(), side, data, readIn(v.root))
+			assertCopy(t, src, "from-ours", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(v.root))
 		})
 	}
 }
