@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -58,7 +59,11 @@ func inNetns(tb testing.TB, need ...string) bool {
 	name := "^" + regexp.QuoteMeta(tb.Name()) + "$"
 	b, isBench := tb.(*testing.B)
 	if isBench {
-		args = append(args, "-test.run=^$", "-test.bench="+name, "-test.benchtime=1x")
+		benchtime := "1x"
+		if f := flag.Lookup("test.benchtime"); f != nil && strings.HasSuffix(f.Value.String(), "x") {
+			benchtime = f.Value.String() // the same count of copies inside
+		}
+		args = append(args, "-test.run=^$", "-test.bench="+name, "-test.benchtime="+benchtime)
 	} else {
 		args = append(args, "-test.run="+name)
 	}
