@@ -2,6 +2,7 @@ package stack
 
 import (
 	"cmp"
+	"math/rand/v2"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -18,6 +19,40 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
+// Protocol factories shared by all hosts. ipv4.NewProtocol would build a
+// fresh 2048-entry IP ID table (about 26 KiB) per stack; sharing one keeps
+// idle hosts cheap. Zero IPv6 options mean no DAD, no router solicitations
+// and no MLD: an idle host sends nothing and its addresses work at once.
+var (
+	ipv4Factory = ipv4.NewProtocolWithOptions(ipv4.Options{})
+	ipv6Factory = ipv6.NewProtocolWithOptions(ipv6.Options{})
+)
+
+// randSource is a small, goroutine-safe math/rand.Source (gVisor's default
+// is a 4.9 KiB lagged Fibonacci generator per stack).
+type randSource struct {
+	mu  sync.Mutex
+	pcg *rand.PCG
+}
+
+func newRandSource() *randSource {
+	return &randSource{pcg: rand.NewPCG(rand.Uint64(), rand.Uint64())}
+}
+
+// Int63 implements math/rand.Source.
+func (r *randSource) Int63() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.pcg.Uint64() >> 1)
+}
+
+// Seed implements math/rand.Source.
+func (r *randSource) Seed(seed int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pcg.Seed(uint64(seed), uint64(seed)^0x5851f42d4c957f2d)
+}
+
 // Host is a virtual host: its own gVisor stack with Ethernet NICs. It is safe
 // for use by many goroutines.
 type Host struct {
@@ -32,23 +67,23 @@ type Host struct {
 	static  []tcpip.Route // configured routes
 	onLink  []tcpip.Route // one per NIC address subnet
 	forward bool
+	ipv6    bool // IPv6 protocol present
 }
 
 func newHost(n *Network, hp hostPlan) (*Host, error) {
+	protos := []gvstack.NetworkProtocolFactory{ipv4Factory, arp.NewProtocol}
+	if hp.ipv6 {
+		protos = append(protos, ipv6Factory)
+	}
 	s := gvstack.New(gvstack.Options{
-		NetworkProtocols: []gvstack.NetworkProtocolFactory{
-			ipv4.NewProtocol,
-			// Zero options: no DAD, no router solicitations, no MLD, so an
-			// idle host sends nothing and addresses are usable at once.
-			ipv6.NewProtocolWithOptions(ipv6.Options{}),
-			arp.NewProtocol,
-		},
+		NetworkProtocols: protos,
 		TransportProtocols: []gvstack.TransportProtocolFactory{
 			tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6,
 		},
 		HandleLocal: true,
+		RandSource:  newRandSource(),
 	})
-	h := &Host{name: hp.name, net: n, s: s, nicIDs: map[string]tcpip.NICID{}}
+	h := &Host{name: hp.name, net: n, s: s, ipv6: hp.ipv6, nicIDs: map[string]tcpip.NICID{}}
 	sack := tcpip.TCPSACKEnabled(true)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	recovery := tcpip.TCPRecovery(0)
@@ -170,6 +205,9 @@ func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 		if err := checkAddr(a); err != nil {
 			return fmt.Errorf("host %q: NIC %q: address %s: %w", h.name, name, a, err)
 		}
+		if a.Addr().Is6() && !h.ipv6 {
+			return fmt.Errorf("host %q: NIC %q: address %s: host has no IPv6 (give it an IPv6 address or set HostConfig.IPv6)", h.name, name, a)
+		}
 	}
 	if err := h.attach(name, ep, addrs); err != nil {
 		return err
@@ -188,7 +226,11 @@ func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 func (h *Host) SetForwarding(on bool) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, p := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+	protos := []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber}
+	if h.ipv6 {
+		protos = append(protos, ipv6.ProtocolNumber)
+	}
+	for _, p := range protos {
 		if err := h.s.SetForwardingDefaultAndAllNICs(p, on); err != nil {
 			return fmt.Errorf("host %q: set forwarding for protocol %#x: %s", h.name, p, err)
 		}

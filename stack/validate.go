@@ -19,6 +19,7 @@ type plan struct {
 type hostPlan struct {
 	name   string
 	router bool
+	ipv6   bool
 	nics   []nicPlan
 	routes []routePlan
 }
@@ -56,7 +57,7 @@ func compile(cfg Config) (*plan, error) {
 	addrs := map[netip.Addr]string{}
 
 	for hi, hc := range cfg.Hosts {
-		hp := hostPlan{name: hc.Name, router: hc.Router}
+		hp := hostPlan{name: hc.Name, router: hc.Router, ipv6: hc.IPv6}
 		where := fmt.Sprintf("host %q", hc.Name)
 		if err := checkName(hc.Name); err != nil {
 			errs = append(errs, fmt.Errorf("host #%d: %w", hi+1, err))
@@ -97,6 +98,7 @@ func compile(cfg Config) (*plan, error) {
 				}
 				addrs[a.Addr()] = nwhere
 				np.addrs = append(np.addrs, a)
+				hp.ipv6 = hp.ipv6 || a.Addr().Is6()
 			}
 			hp.nics = append(hp.nics, np)
 		}
@@ -254,6 +256,9 @@ func (h *hostPlan) route(rc RouteConfig) (routePlan, error) {
 	}
 	if rc.Via.IsValid() && rc.Via.Is4() != rc.Dst.Addr().Is4() {
 		return routePlan{}, errors.New("gateway and destination are of different IP versions")
+	}
+	if rc.Dst.Addr().Is6() && !h.ipv6 {
+		return routePlan{}, errors.New("IPv6 route on a host without IPv6 (no IPv6 address and IPv6 not set)")
 	}
 	rp := routePlan{dst: rc.Dst, via: rc.Via, nic: -1}
 	if rc.NIC != "" {
