@@ -2,8 +2,8 @@ package stack
 
 import (
 	"cmp"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
