@@ -56,18 +56,24 @@ func scalarText(node ast.Node, what string) (string, error) {
 	return "", nodeError(node, "%s: want a single value, got a %s", what, node.Type())
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *Duration) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "duration")
+// decodeScalar parses a scalar node with parse into dst; a parse error is
+// reported at the node's position.
+func decodeScalar[T any](node ast.Node, what string, parse func(string) (T, error), dst *T) error {
+	s, err := scalarText(node, what)
 	if err != nil {
 		return err
 	}
-	v, err := ParseDuration(s)
+	v, err := parse(s)
 	if err != nil {
 		return nodeError(node, "%v", err)
 	}
-	*d = Duration(v)
+	*dst = v
 	return nil
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "duration", ParseDuration, (*time.Duration)(d))
 }
 
 // ParseDuration parses a non-negative duration such as "40ms"; "" and "0"
@@ -91,16 +97,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (p *Percent) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "percentage")
-	if err != nil {
-		return err
-	}
-	v, err := ParsePercent(s)
-	if err != nil {
-		return nodeError(node, "%v", err)
-	}
-	*p = Percent(v)
-	return nil
+	return decodeScalar(node, "percentage", ParsePercent, (*float64)(p))
 }
 
 // ParsePercent parses "1%" into 0.01. A bare 0 is accepted; other bare
@@ -125,16 +122,7 @@ func ParsePercent(s string) (float64, error) {
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (r *Rate) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "rate")
-	if err != nil {
-		return err
-	}
-	v, err := ParseRate(s)
-	if err != nil {
-		return nodeError(node, "%v", err)
-	}
-	*r = Rate(v)
-	return nil
+	return decodeScalar(node, "rate", ParseRate, (*int64)(r))
 }
 
 var rateUnits = map[string]float64{
@@ -158,16 +146,7 @@ func ParseRate(s string) (int64, error) {
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (z *Size) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "size")
-	if err != nil {
-		return err
-	}
-	v, err := ParseSize(s)
-	if err != nil {
-		return nodeError(node, "%v", err)
-	}
-	*z = Size(v)
-	return nil
+	return decodeScalar(node, "size", ParseSize, (*int64)(z))
 }
 
 var sizeUnits = map[string]float64{
@@ -214,23 +193,22 @@ func scaled(s, what, num string, mul float64) (int64, error) {
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (p *Prefix) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "address")
-	if err != nil {
-		return err
-	}
+	return decodeScalar(node, "address", parsePrefix, (*netip.Prefix)(p))
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
 	v, err := netip.ParsePrefix(s)
-	if err != nil {
-		if a, aerr := netip.ParseAddr(s); aerr == nil {
-			bits := 24
-			if a.Is6() {
-				bits = 64
-			}
-			return nodeError(node, "address %q: add a prefix length, like %s/%d", s, s, bits)
-		}
-		return nodeError(node, "address %q: not an address with prefix length like 10.0.0.1/24 or fd00::1/64", s)
+	if err == nil {
+		return v, nil
 	}
-	*p = Prefix(v)
-	return nil
+	if a, aerr := netip.ParseAddr(s); aerr == nil {
+		bits := 24
+		if a.Is6() {
+			bits = 64
+		}
+		return v, fmt.Errorf("address %q: add a prefix length, like %s/%d", s, s, bits)
+	}
+	return v, fmt.Errorf("address %q: not an address with prefix length like 10.0.0.1/24 or fd00::1/64", s)
 }
 
 // P returns p as a netip.Prefix.
@@ -238,16 +216,15 @@ func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (a *Addr) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "address")
-	if err != nil {
-		return err
-	}
+	return decodeScalar(node, "address", parseAddr, (*netip.Addr)(a))
+}
+
+func parseAddr(s string) (netip.Addr, error) {
 	v, err := netip.ParseAddr(s)
 	if err != nil {
-		return nodeError(node, "address %q: not an IPv4 or IPv6 address", s)
+		return v, fmt.Errorf("address %q: not an IPv4 or IPv6 address", s)
 	}
-	*a = Addr(v)
-	return nil
+	return v, nil
 }
 
 // A returns a as a netip.Addr.
@@ -255,34 +232,15 @@ func (a Addr) A() netip.Addr { return netip.Addr(a) }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (as *Addrs) UnmarshalYAML(node ast.Node) error {
-	items, err := scalarList(node, "addresses")
-	if err != nil {
-		return err
-	}
-	out := make(Addrs, 0, len(items))
-	for _, it := range items {
-		var a Addr
-		if err := a.UnmarshalYAML(it.node); err != nil {
-			return err
-		}
-		out = append(out, a)
-	}
-	*as = out
-	return nil
+	return decodeList(node, "addresses", func(s string) (Addr, error) {
+		a, err := parseAddr(s)
+		return Addr(a), err
+	}, (*[]Addr)(as))
 }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (r *PortRange) UnmarshalYAML(node ast.Node) error {
-	s, err := scalarText(node, "port range")
-	if err != nil {
-		return err
-	}
-	v, err := ParsePortRange(s)
-	if err != nil {
-		return nodeError(node, "%v", err)
-	}
-	*r = v
-	return nil
+	return decodeScalar(node, "port range", ParsePortRange, r)
 }
 
 // ParsePortRange parses "21" or "50000-50099".
@@ -318,19 +276,12 @@ func (r PortRange) String() string {
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (c *Codes) UnmarshalYAML(node ast.Node) error {
-	items, err := scalarList(node, "reply codes")
-	if err != nil {
-		return err
-	}
-	out := make(Codes, 0, len(items))
-	for _, it := range items {
-		if !validCode(it.text) {
-			return nodeError(it.node, "reply code %q: want a three-digit FTP reply code like 504, or a class like 5xx", it.text)
+	return decodeList(node, "reply codes", func(s string) (string, error) {
+		if !validCode(s) {
+			return "", fmt.Errorf("reply code %q: want a three-digit FTP reply code like 504, or a class like 5xx", s)
 		}
-		out = append(out, it.text)
-	}
-	*c = out
-	return nil
+		return s, nil
+	}, (*[]string)(c))
 }
 
 func validCode(s string) bool {
@@ -361,42 +312,26 @@ func MatchCode(pattern string, code int) bool {
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (n *Names) UnmarshalYAML(node ast.Node) error {
-	items, err := scalarList(node, "names")
-	if err != nil {
-		return err
+	return decodeList(node, "names", func(s string) (string, error) { return s, nil }, (*[]string)(n))
+}
+
+// decodeList parses a scalar or a sequence of scalars with parse into dst;
+// an error is reported at the offending item.
+func decodeList[T any](node ast.Node, what string, parse func(string) (T, error), dst *[]T) error {
+	items := []ast.Node{node}
+	if seq, ok := node.(*ast.SequenceNode); ok {
+		items = seq.Values
 	}
-	out := make(Names, 0, len(items))
+	out := make([]T, 0, len(items))
 	for _, it := range items {
-		out = append(out, it.text)
+		var v T
+		if err := decodeScalar(it, what, parse, &v); err != nil {
+			return err
+		}
+		out = append(out, v)
 	}
-	*n = out
+	*dst = out
 	return nil
-}
-
-type scalarItem struct {
-	node ast.Node
-	text string
-}
-
-// scalarList reads a scalar or a sequence of scalars.
-func scalarList(node ast.Node, what string) ([]scalarItem, error) {
-	seq, ok := node.(*ast.SequenceNode)
-	if !ok {
-		s, err := scalarText(node, what)
-		if err != nil {
-			return nil, err
-		}
-		return []scalarItem{{node, s}}, nil
-	}
-	var out []scalarItem
-	for _, v := range seq.Values {
-		s, err := scalarText(v, what)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, scalarItem{v, s})
-	}
-	return out, nil
 }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler: "wait: 500ms" is a time,
