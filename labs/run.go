@@ -149,10 +149,16 @@ func (r *runner) run(ctx context.Context) error {
 		r.results = append(r.results, res)
 		r.byName[s.Name] = res
 		if s.Background {
+			// Listeners and thieves run until the lab ends; background
+			// transfers are waited for.
+			sctx := ctx
+			if s.Listen != nil || s.Steal != nil {
+				sctx = bgCtx
+			}
 			r.bg.Add(1)
 			go func() {
 				defer r.bg.Done()
-				r.exec(bgCtx, s, res)
+				r.exec(sctx, s, res)
 			}()
 			continue
 		}
@@ -163,8 +169,8 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// finishBackground stops steps that run until the lab ends (listen, steal)
-// and waits for every background step.
+// finishBackground stops the steps that run until the lab ends (listen,
+// steal) and waits for every background step, transfers included.
 func (r *runner) finishBackground() {
 	r.bgStop()
 	r.bg.Wait()
@@ -190,10 +196,13 @@ func (r *runner) closeSessions(ctx context.Context) {
 func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	defer close(res.done)
 	timeout := s.Timeout.D()
-	if timeout == 0 {
+	if timeout == 0 && s.Listen == nil { // a listener lasts as long as the lab
 		timeout = DefaultStepTimeout
 	}
-	sctx, cancel := context.WithTimeout(ctx, timeout)
+	sctx, cancel := ctx, context.CancelFunc(func() {})
+	if timeout > 0 {
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+	}
 	defer cancel()
 	t0 := time.Now()
 	err := r.do(sctx, s, res)

@@ -156,3 +156,45 @@ func BenchmarkLabRun(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/run")
 }
+
+// TestRunBackgroundTransferOutlastsSteps: a background transfer still
+// running when the steps end is waited for, not cut short.
+func TestRunBackgroundTransferOutlastsSteps(t *testing.T) {
+	rep := runLab(t, load(t, `
+  - link: {name: a, rate: 20Mbit}
+  - name: late
+    background: true
+    get: {client: A, from: B:/big.bin}
+`))
+	require.True(t, rep.OK(), "%v", rep.Failures())
+	late := step(t, rep, "late")
+	assert.Equal(t, int64(768<<10), late.Bytes)
+	// 768 KiB at 20 Mbit/s take at least 0.3 s: the run waited for it.
+	assert.GreaterOrEqual(t, late.Duration, 300*time.Millisecond)
+}
+
+func TestDrawBar(t *testing.T) {
+	assert.Equal(t, "[###############...............]  50%  8.00 Mbit/s", drawBar(500_000, 1_000_000, 500*time.Millisecond))
+	assert.Equal(t, "[##############################] 100%  8.00 Mbit/s", drawBar(2_000_000, 1_000_000, 2*time.Second))
+	assert.Equal(t, "1000 bytes  8.0 kbit/s", drawBar(1000, -1, time.Second))
+}
+
+// TestRunProgressBar: a transfer longer than a second draws a bar when
+// Options.Progress is set (a terminal), and only then.
+func TestRunProgressBar(t *testing.T) {
+	for _, progress := range []bool{true, false} {
+		l := load(t, "  - link: {name: a, rate: 4Mbit}\n  - name: dl\n    get: {client: A, from: B:/big.bin}\n")
+		var out strings.Builder
+		rep, err := Run(context.Background(), l, Options{CaptureFile: filepath.Join(t.TempDir(), "p.pcapng"), Out: &out, Progress: progress})
+		require.NoError(t, err)
+		require.True(t, rep.OK(), "%v", rep.Failures())
+		require.Greater(t, step(t, rep, "dl").Duration, barDelay)
+		if progress {
+			assert.Contains(t, out.String(), "\r\033[Kdl ")
+			assert.Regexp(t, `\[#+\.*\]\s+\d+%`, out.String())
+		} else {
+			assert.NotContains(t, out.String(), "\r", "plain lines when not on a terminal")
+		}
+		assert.Contains(t, out.String(), "ok   dl")
+	}
+}
