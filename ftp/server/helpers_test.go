@@ -58,7 +58,7 @@ func (s *syncBuffer) String() string {
 // ftp.OS as network.
 func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 	t.Helper()
-	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
+	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
 	require.NoError(t, err)
 	return serveOn(t, ln, mod)
 }
@@ -220,7 +220,7 @@ func (c *client) list(cmd string) []string {
 // activeListener listens for an active-mode data connection on host.
 func activeListener(t testing.TB, host string) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", host+":0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	return ln

@@ -128,17 +128,21 @@ func TestCurl(t *testing.T) {
 
 // fxpPair is two servers that trust each other (or not), the source holding
 // a generated file.
-func fxpPair(t *testing.T, trust bool, size int64) (src, dst *testServer) {
+// slowDst, if set, is the destination's upload rate in bytes per second.
+func fxpPair(t *testing.T, trust bool, size int64, slowDst float64) (src, dst *testServer) {
 	t.Helper()
-	mod := func(peer string) func(*Config) {
+	mod := func(peer string, slow float64) func(*Config) {
 		return func(c *Config) {
 			if trust {
 				c.TrustedPeers = []netip.Prefix{netip.MustParsePrefix(peer + "/32")}
 			}
+			if slow > 0 {
+				c.Store = slowFS{Mem: c.Store.(*store.Mem), rate: slow}
+			}
 		}
 	}
-	src = startServer(t, "127.0.0.2", mod("127.0.0.3"))
-	dst = startServer(t, "127.0.0.3", mod("127.0.0.2"))
+	src = startServer(t, "127.0.0.2", mod("127.0.0.3", 0))
+	dst = startServer(t, "127.0.0.3", mod("127.0.0.2", slowDst))
 	require.NoError(t, src.fs.AddGenerated("/big.bin", size, 42))
 	return src, dst
 }
@@ -184,8 +188,8 @@ func TestLFTPThirdParty(t *testing.T) {
 	const size = 64 << 20
 	for _, passiveSource := range []string{"yes", "no"} {
 		t.Run("fxp-passive-source="+passiveSource, func(t *testing.T) {
-			src, dst := fxpPair(t, true, size)
-			dst.srv.cfg.Store = slowFS{Mem: dst.fs, rate: size / 5} // 5 s: lftp polls 2 s after 150, then every second
+			// 5 s: lftp polls 2 s after the 150 reply, then every second
+			src, dst := fxpPair(t, true, size, size/5)
 			out, err := lftpOnTTY(t, fmt.Sprintf("set ftp:use-fxp yes; set ftp:fxp-force yes; set ftp:fxp-passive-source %s; get %s -o %s",
 				passiveSource, url(src, "/big.bin"), url(dst, "/copy.bin")))
 			require.NoError(t, err, out)
@@ -206,7 +210,7 @@ func TestLFTPThirdParty(t *testing.T) {
 
 func TestLFTPThirdPartyRefusedWithoutTrust(t *testing.T) {
 	tool(t, "lftp")
-	src, dst := fxpPair(t, false, 1<<20)
+	src, dst := fxpPair(t, false, 1<<20, 0)
 	out, err := lftp(t, fmt.Sprintf("set net:timeout 2; set net:reconnect-interval-base 1; set ftp:use-fxp yes; set ftp:fxp-force yes; get %s -o %s",
 		url(src, "/big.bin"), url(dst, "/copy.bin")))
 	require.Error(t, err, out)
