@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -314,6 +313,4 @@ func TestContextCancelCloses(t *testing.T) {
 	assert.Greater(t, capBuf.Len(), 200, "capture flushed on cancel")
 	_, err = n.Host("A").Dial(testCtx(t, time.Second), "tcp", "10.0.0.2:80")
 	require.Error(t, err)
-	var ne net.Error
-	_ = ne
 }
