@@ -203,11 +203,18 @@ func (r *runner) printStep(res *StepResult) {
 	fmt.Fprintln(r.opts.Out, line)
 }
 
+// PrintOptions tune Report.Print.
+type PrintOptions struct {
+	// Full draws every line of the ladder; otherwise greetings, logins,
+	// TYPE and QUIT are left out so the transfer reads like RFC 478's table.
+	Full bool
+}
+
 // Print writes the ladder, the transfer summary and where the capture is.
-func (r *Report) Print(w io.Writer) error {
+func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 	if r.Ladder != nil {
 		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, r.CaptureFile)
-		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order}); err != nil {
+		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full}); err != nil {
 			return err
 		}
 	}

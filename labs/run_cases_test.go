@@ -70,7 +70,7 @@ func TestRunExpectations(t *testing.T) {
 	assert.Contains(t, step(t, rep, "wrong-code").Err.Error(), "want 2xx")
 
 	var out strings.Builder
-	require.NoError(t, rep.Print(&out))
+	require.NoError(t, rep.Print(&out, PrintOptions{Full: true}))
 	assert.Contains(t, out.String(), "2 of 4 steps FAILED")
 	assert.Contains(t, out.String(), "wireshark "+rep.CaptureFile)
 }

@@ -14,6 +14,7 @@ func init() { root.AddCommand(newLadderCmd()) }
 // newLadderCmd builds `ftplab ladder`.
 func newLadderCmd() *cobra.Command {
 	var names []string
+	var brief bool
 	cmd := &cobra.Command{
 		Use:   "ladder FILE",
 		Short: "Draw the FTP exchange in a pcap or pcapng file as a ladder diagram",
@@ -22,12 +23,12 @@ func newLadderCmd() *cobra.Command {
 connections (port 21, or any connection whose server greets with 220) and
 print one column per host and one arrow per command, reply and data
 connection, in time order. Hosts show as addresses unless named with
---name ADDR=NAME.`,
+--name ADDR=NAME. --brief leaves out greetings, logins, TYPE and QUIT.`,
 		Example: `  ftplab ladder rfc478.pcapng --name 10.0.0.1=A --name 10.0.0.2=B --name 10.0.0.3=C
   unshare -n sh -c 'ip link set lo up; tcpdump -i lo -w ftp.pcap & ...'; ftplab ladder ftp.pcap`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := ladder.Options{Names: map[netip.Addr]string{}}
+			opts := ladder.Options{Names: map[netip.Addr]string{}, Brief: brief}
 			for _, n := range names {
 				addr, name, ok := strings.Cut(n, "=")
 				a, err := netip.ParseAddr(addr)
@@ -45,5 +46,6 @@ connection, in time order. Hosts show as addresses unless named with
 		},
 	}
 	cmd.Flags().StringArrayVar(&names, "name", nil, "name a host: ADDR=NAME (repeatable; also sets column order)")
+	cmd.Flags().BoolVar(&brief, "brief", false, "leave out greetings, logins, TYPE and QUIT")
 	return cmd
 }

@@ -16,15 +16,15 @@ func init() { root.AddCommand(newRunCmd()) }
 // newRunCmd builds `ftplab run`.
 func newRunCmd() *cobra.Command {
 	var capture string
-	var live, verbose bool
+	var live, verbose, full bool
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
 		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
 		Long: `Run a lab in this process: build its virtual network (every host its own
 gVisor TCP/IP stack; nothing touches the host's network), start its FTP
 servers, run its steps, then print a ladder diagram of the exchange read back
-from the capture and a summary of every transfer (bytes, time, throughput,
-SHA-256 match). Without an argument the default lab, rfc478, runs. An
+from the capture (greetings, logins, TYPE and QUIT left out unless --full)
+and a summary of every transfer (bytes, time, throughput, SHA-256 match). Without an argument the default lab, rfc478, runs. An
 argument that is not a file is an embedded lab's name (see "ftplab labs").
 
 The exit status is 0 when every step and expectation held, 1 otherwise.
@@ -59,7 +59,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
 			rep, err := labs.Run(cmd.Context(), lab, opts)
 			if rep != nil {
-				if perr := rep.Print(out); perr != nil && err == nil {
+				if perr := rep.Print(out, labs.PrintOptions{Full: full}); perr != nil && err == nil {
 					err = perr
 				}
 			}
@@ -74,6 +74,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 	}
 	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture.file, else LAB.pcapng)")
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
+	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd
 }

@@ -247,3 +247,40 @@ func TestMalformedCaptures(t *testing.T) {
 	_, err := ReadFile("testdata/does-not-exist.pcap")
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// TestBrief hides the session chatter and keeps RFC 478's table.
+func TestBrief(t *testing.T) {
+	s := newSynth(t, layers.LinkTypeEthernet)
+	rfc478(s)
+	l, err := Read(bytes.NewReader(s.pcap()))
+	require.NoError(t, err)
+	var b bytes.Buffer
+	names := map[netip.Addr]string{netip.MustParseAddr("10.0.0.1"): "A", netip.MustParseAddr("10.0.0.2"): "B", netip.MustParseAddr("10.0.0.3"): "C", netip.MustParseAddr("10.0.0.66"): "E"}
+	require.NoError(t, l.Render(&b, Options{Names: names, Brief: true}))
+	var got []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if m := eventLine.FindStringSubmatch(line); m != nil {
+			got = append(got, m[1])
+		}
+	}
+	assert.Equal(t, []string{
+		"A→B  SOCK 10,0,0,3,0,20",
+		"B→A  200 SOCK ok",
+		"A→C  SOCK 10,0,0,2,0,20",
+		"C→A  200 SOCK ok",
+		"A→B  PASV",
+		"B→A  227 Entering Passive Mode (10,0,0,2,0,20)",
+		"E→B  SYN to :20 refused (RST) ×2",
+		"E→B  SYN data connection :50002 → :20",
+		"E⇒B  data 10 bytes, RST",
+		"A→B  STOR /f",
+		"A→C  RTRV /f",
+		"C→B  SYN data connection :20 → :20",
+		"B→A  150 Receiving",
+		"C→A  150 Sending",
+		"C⇒B  data 2000 bytes, FIN",
+		"B→A  226 Stored",
+		"C→A  226 Sent",
+	}, got)
+	assert.Contains(t, b.String(), "(6 login, TYPE and QUIT lines hidden)")
+}

@@ -20,6 +20,41 @@ type Options struct {
 	Order []string
 	// ColumnWidth is the width of a host column; 0 picks one from the names.
 	ColumnWidth int
+	// Brief hides the session chatter around a transfer: greetings, USER,
+	// PASS, TYPE, QUIT and the like, with their replies.
+	Brief bool
+}
+
+// chatter are the commands Brief hides.
+var chatter = map[string]bool{"USER": true, "PASS": true, "ACCT": true, "TYPE": true, "QUIT": true,
+	"FEAT": true, "SYST": true, "PWD": true, "OPTS": true, "NOOP": true, "MODE": true, "STRU": true}
+
+// visible returns the events to draw: all of them, or without chatter.
+func (l *Ladder) visible(brief bool) (events []Event, hidden int) {
+	if !brief {
+		return l.Events, 0
+	}
+	pending := map[[2]netip.AddrPort]bool{} // control connection -> hide its next final reply
+	for _, e := range l.Events {
+		switch e.Kind {
+		case Command:
+			verb, _, _ := strings.Cut(e.Text, " ")
+			if chatter[strings.ToUpper(verb)] {
+				pending[[2]netip.AddrPort{e.From, e.To}] = true
+				hidden++
+				continue
+			}
+		case Reply:
+			k := [2]netip.AddrPort{e.To, e.From}
+			if e.Code == 220 || e.Code == 221 || (pending[k] && e.Code >= 200) || (pending[k] && e.Code == 0) {
+				delete(pending, k)
+				hidden++
+				continue
+			}
+		}
+		events = append(events, e)
+	}
+	return events, hidden
 }
 
 // Render writes the ladder: a header of host names, then one line per
@@ -53,7 +88,8 @@ func (l *Ladder) Render(w io.Writer, opts Options) error {
 	fmt.Fprintf(bw, "%9s %s\n%9s %s\n", "", strings.TrimRight(string(head), " "), "", strings.TrimRight(string(rule), " "))
 
 	var t0 = l.startTime()
-	for _, e := range l.Events {
+	events, hidden := l.visible(opts.Brief)
+	for _, e := range events {
 		from, to := index[e.From.Addr()], index[e.To.Addr()]
 		line := arrow(len(cols), width, from, to, e.Kind == DataClose)
 		label := fmt.Sprintf("%s→%s  %s", name(e.From.Addr()), name(e.To.Addr()), describe(e))
@@ -61,6 +97,9 @@ func (l *Ladder) Render(w io.Writer, opts Options) error {
 			label = fmt.Sprintf("%s⇒%s  %s", name(e.From.Addr()), name(e.To.Addr()), describe(e))
 		}
 		fmt.Fprintf(bw, "%8.3fs %s  %s\n", e.Time.Sub(t0).Seconds(), line, label)
+	}
+	if hidden > 0 {
+		fmt.Fprintf(bw, "(%d login, TYPE and QUIT lines hidden)\n", hidden)
 	}
 	if l.Skipped > 0 {
 		fmt.Fprintf(bw, "(%d of %d packets did not decode and were skipped)\n", l.Skipped, l.Packets)
