@@ -190,3 +190,25 @@ func TestTransferFailureAbortsOther(t *testing.T) {
 		})
 	}
 }
+
+// A passive server that does not trust the other server closes its data
+// connection (port-stealing protection): the sender reports the failure,
+// the listener is aborted, nothing is stored and both sessions go on.
+func TestTransferPassiveRefusesUntrusted(t *testing.T) {
+	ctx := testCtx(t)
+	a, b := loopbackPair()
+	src := startServer(t, a.String()+":2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(b, 32)}})
+	dst := startServer(t, b.String()+":2121", server.Config{DataTimeout: 5 * time.Second}) // trusts no one
+	// Far more than socket buffers hold, so the sender sees the reset.
+	require.NoError(t, src.mem.AddGenerated("/f", 256<<20, 3))
+	sc := dialUser(t, ctx, src.addr, Options{})
+	dc := dialUser(t, ctx, dst.addr, Options{})
+	_, err := Transfer(ctx, sc, "f", dc, "f", TransferOptions{Passive: Destination})
+	var se *SideError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, Source, se.Side, "%v", err)
+	assert.True(t, IsReply(err, 426), "%v", err)
+	_, statErr := dst.mem.Stat("/f")
+	assert.Error(t, statErr, "nothing was stored")
+	assertInStep(t, ctx, sc, dc)
+}
