@@ -80,7 +80,8 @@ type Options struct {
 	// Logger receives every command (PASS masked) and reply at debug level.
 	Logger *slog.Logger
 	// Trace, when set, is called with every command line sent (outgoing,
-	// PASS masked) and every reply line received.
+	// PASS masked) and every reply line received. During Transfer it may
+	// be called from two goroutines at once.
 	Trace func(outgoing bool, line string)
 }
 
