@@ -157,6 +157,7 @@ type ReplyError struct {
 	Msg     string
 }
 
+// Error is "COMMAND: CODE text", multi-line text joined with " / ".
 func (e *ReplyError) Error() string {
 	return fmt.Sprintf("%s: %d %s", e.Command, e.Code, strings.ReplaceAll(e.Msg, "\n", " / "))
 }

@@ -233,6 +233,7 @@ type progressWriter struct {
 	fn func(int64)
 }
 
+// Write passes b on and reports the running total.
 func (p *progressWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
 	p.n += int64(n)

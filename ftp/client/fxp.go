@@ -97,6 +97,7 @@ type Reply struct {
 	Msg  string
 }
 
+// String is "CODE text".
 func (r Reply) String() string { return fmt.Sprintf("%d %s", r.Code, r.Msg) }
 
 // Result is the outcome of a third-party transfer.
@@ -118,10 +119,12 @@ type SideError struct {
 	Err  error          // why, usually a *ReplyError carrying its reply
 }
 
+// Error names the side, its address and the cause.
 func (e *SideError) Error() string {
 	return fmt.Sprintf("%s server %s failed: %v", e.Side, e.Addr, e.Err)
 }
 
+// Unwrap gives the cause, usually a *ReplyError.
 func (e *SideError) Unwrap() error { return e.Err }
 
 // leg is one server's part in a transfer.
