@@ -170,7 +170,7 @@ func TestRFC478Ladder(t *testing.T) {
 // TestLinkTypesAndEdgeCases feeds synthesized captures of several link
 // types and awkward streams.
 func TestLinkTypesAndEdgeCases(t *testing.T) {
-	for _, lt := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeNull} {
+	for _, lt := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeNull, layers.LinkTypeLinuxSLL} {
 		t.Run(lt.String(), func(t *testing.T) {
 			s := newSynth(t, lt)
 			// Control on port 2121: recognised by its 220 greeting.

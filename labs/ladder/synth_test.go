@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"testing"
@@ -60,6 +61,11 @@ func (s *synth) packet(from, to netip.AddrPort, tcp *layers.TCP, payload []byte)
 	stack = append(stack, ip, tcp, gopacket.Payload(payload))
 	buf := gopacket.NewSerializeBuffer()
 	require.NoError(s.t, gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, stack...))
+	if s.lt == layers.LinkTypeLinuxSLL { // gopacket cannot serialize SLL: 16-byte header by hand
+		sll := []byte{0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0} // type, ARPHRD, address length, address
+		sll = binary.BigEndian.AppendUint16(sll, uint16(eth.EthernetType))
+		return append(sll, buf.Bytes()...)
+	}
 	return bytes.Clone(buf.Bytes())
 }
 
