@@ -67,10 +67,7 @@ func (h *Host) dialTCP(ctx context.Context, network string, local, remote netip.
 	if local.IsValid() && (local.Port() != 0 || !local.Addr().IsUnspecified()) {
 		ep.SocketOptions().SetReuseAddress(true)
 		ep.SocketOptions().SetReusePort(true)
-		la := tcpip.FullAddress{Port: local.Port()}
-		if !local.Addr().IsUnspecified() {
-			la.Addr = tcpip.AddrFromSlice(local.Addr().Unmap().AsSlice())
-		}
+		la := fullAddr(local)
 		if terr := ep.Bind(la); terr != nil {
 			ep.Close()
 			return nil, opErr(tcpipError(terr))
@@ -82,7 +79,7 @@ func (h *Host) dialTCP(ctx context.Context, network string, local, remote netip.
 	entry, notify := waiter.NewChannelEntry(waiter.WritableEvents)
 	wq.EventRegister(&entry)
 	defer wq.EventUnregister(&entry)
-	terr = ep.Connect(tcpip.FullAddress{Addr: tcpip.AddrFromSlice(remote.Addr().AsSlice()), Port: remote.Port()})
+	terr = ep.Connect(fullAddr(remote))
 	if _, started := terr.(*tcpip.ErrConnectStarted); started {
 		select {
 		case <-ctx.Done():
@@ -141,17 +138,11 @@ func (h *Host) recycleTimeWait(ctx context.Context, proto tcpip.NetworkProtocolN
 func (h *Host) DialUDP(local, remote netip.AddrPort) (net.Conn, error) {
 	var la *tcpip.FullAddress
 	if local.IsValid() {
-		la = &tcpip.FullAddress{Port: local.Port()}
-		if !local.Addr().IsUnspecified() {
-			la.Addr = tcpip.AddrFromSlice(local.Addr().AsSlice())
-		}
+		a := fullAddr(local)
+		la = &a
 	}
-	ra := &tcpip.FullAddress{Addr: tcpip.AddrFromSlice(remote.Addr().AsSlice()), Port: remote.Port()}
-	c, err := gonet.DialUDP(h.s, la, ra, protoOf(remote.Addr()))
-	if err != nil {
-		return nil, fmt.Errorf("host %q: dial udp %s: %w", h.name, remote, err)
-	}
-	return c, nil
+	ra := fullAddr(remote)
+	return h.udp("dial", remote, la, &ra)
 }
 
 // ListenPacket opens a UDP socket bound to address ("ip:port"; empty ip:
@@ -161,13 +152,15 @@ func (h *Host) ListenPacket(ctx context.Context, network, address string) (net.P
 	if err != nil {
 		return nil, err
 	}
-	la := &tcpip.FullAddress{Port: ap.Port()}
-	if !ap.Addr().IsUnspecified() {
-		la.Addr = tcpip.AddrFromSlice(ap.Addr().AsSlice())
-	}
-	c, err := gonet.DialUDP(h.s, la, nil, protoOf(ap.Addr()))
+	la := fullAddr(ap)
+	return h.udp("listen", ap, &la, nil)
+}
+
+// udp opens a gVisor UDP socket; at names the address for errors.
+func (h *Host) udp(op string, at netip.AddrPort, la, ra *tcpip.FullAddress) (*gonet.UDPConn, error) {
+	c, err := gonet.DialUDP(h.s, la, ra, protoOf(at.Addr()))
 	if err != nil {
-		return nil, fmt.Errorf("host %q: listen udp %s: %w", h.name, ap, err)
+		return nil, fmt.Errorf("host %q: %s udp %s: %w", h.name, op, at, err)
 	}
 	return c, nil
 }
@@ -193,11 +186,7 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 	if ap.Addr().Is6() && ap.Addr().IsUnspecified() && network == "tcp" {
 		ep.SocketOptions().SetV6Only(false)
 	}
-	la := tcpip.FullAddress{Port: ap.Port()}
-	if !ap.Addr().IsUnspecified() {
-		la.Addr = tcpip.AddrFromSlice(ap.Addr().AsSlice())
-	}
-	if terr := ep.Bind(la); terr != nil {
+	if terr := ep.Bind(fullAddr(ap)); terr != nil {
 		ep.Close()
 		return nil, fail(tcpipError(terr))
 	}
@@ -277,6 +266,15 @@ func (h *Host) hasFamily(v4 bool) bool {
 		}
 	}
 	return false
+}
+
+// fullAddr converts ap; an unspecified address becomes gVisor's "any".
+func fullAddr(ap netip.AddrPort) tcpip.FullAddress {
+	fa := tcpip.FullAddress{Port: ap.Port()}
+	if ip := ap.Addr().Unmap(); !ip.IsUnspecified() {
+		fa.Addr = tcpip.AddrFromSlice(ip.AsSlice())
+	}
+	return fa
 }
 
 func splitHostPort(address string) (string, uint16, error) {
