@@ -365,3 +365,18 @@ func TestCommandsWaitForTransfer(t *testing.T) {
 	c.expect(257)
 	assert.Equal(t, len(data), len(got))
 }
+
+func TestAbortBeforeDataConnection(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	require.NoError(t, ts.fs.WriteFile("/f", []byte("x")))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	ap, err := proto.ParsePASVReply(c.cmd(227, "PASV"))
+	require.NoError(t, err)
+	c.send("RETR f")
+	c.cmd(426, "ABOR")
+	c.expect(226)
+	// the passive socket is gone
+	_, err = dialFrom(t, netipAddrPort("127.0.0.2", 0), ap)
+	require.Error(t, err)
+}

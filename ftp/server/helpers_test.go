@@ -236,3 +236,7 @@ func acceptWithin(ln net.Listener, d time.Duration) (net.Conn, error) {
 	}
 	return c, err
 }
+
+func netipAddrPort(host string, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr(host), port)
+}

@@ -82,7 +82,11 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 		defer cancel()
 		defer release()
 		c, err := s.openData(ctx, d)
-		if err != nil {
+		switch {
+		case err != nil && x.aborted.Load():
+			x.code, x.msg = 426, "Transfer aborted before the data connection opened."
+			return
+		case err != nil:
 			x.code, x.msg = 425, fmt.Sprintf("Can't open data connection: %v.", err)
 			return
 		}
