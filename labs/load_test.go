@@ -87,6 +87,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no action", base + "steps:\n  - name: x\n", "18:5", "give one action"},
 		{"bad dialect", base + "steps:\n  - fxp: {client: A, from: B:/f, to: B:/g, dialect: rfc765}\n", "18:53", `dialect "rfc765"`},
 		{"bad reply code", base + "steps:\n  - cmd: {client: A, server: B, send: NOOP, reply: 99}\n", "18:52", `reply code "99"`},
+		{"rfc478 on IPv6", strings.Replace(base, "10.0.0.2/24", "\"fd00::2/64\"", 1) + "steps:\n  - fxp: {client: A, from: B:/f, to: B:/g, dialect: rfc478}\n", "18:53", "server B has no IPv4 address"},
 		{"unknown link", base + "steps:\n  - link: {name: nowhere, down: true}\n", "18:18", `no link named "nowhere"`},
 		{"wait for non-background", base + "steps:\n  - name: g\n    get: {client: A, from: B:/f}\n  - wait: {for: g}\n", "20:17", `wait for "g"`},
 		{"file with two sources", strings.Replace(base, "{path: /f, content: hi}", "{path: /f, content: hi, size: 1KiB}", 1), "16:10", "exactly one of content, size or from"},

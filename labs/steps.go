@@ -13,6 +13,7 @@ type Step struct {
 	// Timeout bounds the step; default 60s.
 	Timeout Duration `yaml:"timeout"`
 
+	// The actions: exactly one is set (see the types for their keys).
 	FXP    *FXPStep    `yaml:"fxp"`
 	Get    *GetStep    `yaml:"get"`
 	Put    *PutStep    `yaml:"put"`

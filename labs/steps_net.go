@@ -121,6 +121,7 @@ func (r *runner) listen(ctx context.Context, a *ListenStep, res *StepResult) err
 // expect step can read the total while the copy runs.
 type counter struct{ n *int64 }
 
+// Write counts p.
 func (c counter) Write(p []byte) (int, error) {
 	atomic.AddInt64(c.n, int64(len(p)))
 	return len(p), nil

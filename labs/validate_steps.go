@@ -47,6 +47,9 @@ func (v *validator) checkStep(p string, s *Step) {
 		if a.Dialect != "" && a.Dialect != "rfc959" && a.Dialect != "rfc478" {
 			v.errorf(p+".fxp.dialect", "fxp dialect %q: want rfc959 or rfc478", a.Dialect)
 		}
+		if a.Dialect == "rfc478" {
+			v.needIPv4(p+".fxp.dialect", a.From, a.To)
+		}
 	case s.Get != nil:
 		v.host(p+".get.client", s.Get.Client, "get client")
 		v.serverPath(p+".get.from", s.Get.From, "get from")
@@ -146,6 +149,25 @@ func (v *validator) checkExpect(p string, e *ExpectStep) {
 	if e.FasterThan != "" {
 		if _, ok := v.steps[e.FasterThan]; !ok {
 			v.errorf(p+".faster-than", "expect: faster-than %q is not an earlier step", e.FasterThan)
+		}
+	}
+}
+
+// needIPv4 checks that the servers of refs have IPv4 addresses: RFC 478's
+// SOCK, like PORT, carries an IPv4 address only.
+func (v *validator) needIPv4(p string, refs ...string) {
+	for _, ref := range refs {
+		name, _, _ := strings.Cut(ref, ":")
+		s := v.servers[name]
+		if s == nil || v.hosts[s.Host] == nil {
+			continue
+		}
+		has4 := false
+		for _, a := range v.hosts[s.Host].prefixes() {
+			has4 = has4 || a.Addr().Is4()
+		}
+		if !has4 {
+			v.errorf(p, "fxp dialect rfc478: server %s has no IPv4 address (SOCK carries IPv4 only; use rfc959, which uses EPRT/EPSV on IPv6)", name)
 		}
 	}
 }

@@ -99,8 +99,10 @@ func newAnalyzer() *analyzer {
 	return a
 }
 
+// captureContext hands a packet's capture info to the reassembler.
 type captureContext gopacket.CaptureInfo
 
+// GetCaptureInfo implements reassembly.AssemblerContext.
 func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return gopacket.CaptureInfo(*c) }
 
 // packet feeds one captured packet.
