@@ -142,7 +142,11 @@ func (h *Host) DialUDP(local, remote netip.AddrPort) (net.Conn, error) {
 		la = &a
 	}
 	ra := fullAddr(remote)
-	return h.udp("dial", remote, la, &ra)
+	c, err := h.udp("dial", remote, la, &ra)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return c, nil
 }
 
 // ListenPacket opens a UDP socket bound to address ("ip:port"; empty ip:
@@ -153,7 +157,11 @@ func (h *Host) ListenPacket(ctx context.Context, network, address string) (net.P
 		return nil, err
 	}
 	la := fullAddr(ap)
-	return h.udp("listen", ap, &la, nil)
+	c, err := h.udp("listen", ap, &la, nil)
+	if err != nil {
+		return nil, err // not a typed nil in an interface
+	}
+	return c, nil
 }
 
 // udp opens a gVisor UDP socket; at names the address for errors.
