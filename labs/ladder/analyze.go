@@ -96,6 +96,10 @@ type analyzer struct {
 func newAnalyzer() *analyzer {
 	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort]bool{}, servers: map[netip.AddrPort]bool{}}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&factory{a: a}))
+	// Bound what waits behind a gap (a frame the capture missed): beyond
+	// this the assembler skips ahead instead of buffering a whole transfer.
+	a.asm.MaxBufferedPagesPerConnection = 4096
+	a.asm.MaxBufferedPagesTotal = 1 << 16
 	return a
 }
 
