@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -119,6 +120,10 @@ func convertYAMLError(name string, err error) error {
 		out.Msg = ye.GetMessage()
 		out.setToken(ye.GetToken())
 	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && te.Token != nil {
+		out.Msg = fmt.Sprintf("%q is not %s", te.Token.Value, kindName(te.DstType))
+	}
 	var unknown *yaml.UnknownFieldError
 	if errors.As(err, &unknown) {
 		out.Msg = strings.Replace(out.Msg, "unknown field", "unknown key", 1) + " (see labs/README.md for the keys)"
@@ -173,4 +178,24 @@ func keyToken(node ast.Node) *token.Token {
 		}
 	}
 	return node.GetToken()
+}
+
+// kindName says in words what a Go type wants written.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "a mapping of keys"
+	}
+	return "a " + t.String()
 }

@@ -100,6 +100,8 @@ func TestLoadErrors(t *testing.T) {
 		{"link to two switches", strings.Replace(strings.Replace(base, "  - name: lan\n", "  - name: lan\n  - name: wan\n", 1), "servers:", "  - ends: [lan, wan]\nservers:", 1), "13:11", "joins two switches"},
 		{"tun gateway unknown", base + "tun: {name: ftplab0, gateway: Q, addresses: [10.0.0.9/24]}\n", "17:31", `gateway host "Q" does not exist`},
 		{"empty", "  \n", "", "empty lab file"},
+		{"not a bool", strings.Replace(base, "anonymous: true", "anonymous: maybe", 1), "14:16", `"maybe" is not true or false`},
+		{"not a number", strings.Replace(base, "anonymous: true", "anonymous: true\n    port: twenty-one", 1), "15:11", `"twenty-one" is not a whole number`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
