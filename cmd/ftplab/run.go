@@ -48,6 +48,9 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 			}
 			out := cmd.OutOrStdout()
 			opts := labs.Options{CaptureFile: capture}
+			if live && isTerminal(out) {
+				return &exitError{code: 2, err: fmt.Errorf("--live writes a binary pcapng to stdout, which is a terminal: pipe it, e.g. | wireshark -k -i -")}
+			}
 			if live {
 				opts.Live, out = out, cmd.ErrOrStderr()
 			}
