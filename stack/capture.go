@@ -86,7 +86,7 @@ func (c *capture) putSlab(b []byte) {
 }
 
 // addInterface registers a pcapng interface and returns its index.
-func (c *capture) addInterface(name string, lt layers.LinkType) (int, error) {
+func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -97,6 +97,7 @@ func (c *capture) addInterface(name string, lt layers.LinkType) (int, error) {
 	c.handoffLocked(true)
 	c.ch <- capMsg{iface: &pcapgo.NgInterface{
 		Name:                name,
+		Description:         desc,
 		LinkType:            lt,
 		SnapLength:          0,
 		TimestampResolution: 9,

@@ -26,6 +26,9 @@ const (
 // Dial connects to address ("ip:port" or "hostname:port", where hostname is
 // a host of this network) over "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6".
 func (h *Host) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if err := h.errIfClosed(); err != nil {
+		return nil, err
+	}
 	remote, err := h.resolve(network, address)
 	if err != nil {
 		return nil, err
@@ -40,6 +43,9 @@ func (h *Host) Dial(ctx context.Context, network, address string) (net.Conn, err
 // to remote over TCP. The local address may be unspecified. The socket has
 // SO_REUSEADDR set so a port can be reused at once, as FTP active mode does.
 func (h *Host) DialFrom(ctx context.Context, network string, local, remote netip.AddrPort) (net.Conn, error) {
+	if err := h.errIfClosed(); err != nil {
+		return nil, err
+	}
 	if err := checkFamily(network, remote.Addr()); err != nil {
 		return nil, err
 	}
@@ -178,6 +184,9 @@ func (h *Host) udp(op string, at netip.AddrPort, la, ra *tcpip.FullAddress) (*go
 // network "tcp", the listener accepts IPv4 and IPv6 if the host has
 // addresses of both families. SO_REUSEADDR is set.
 func (h *Host) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	if err := h.errIfClosed(); err != nil {
+		return nil, err
+	}
 	ap, err := h.listenAddr(network, address)
 	if err != nil {
 		return nil, err
@@ -202,7 +211,7 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 		ep.Close()
 		return nil, fail(tcpipError(terr))
 	}
-	return &Listener{l: gonet.NewTCPListener(h.s, &wq, ep), ip: ap.Addr()}, nil
+	return &Listener{l: gonet.NewTCPListener(h.s, &wq, ep), ip: ap.Addr(), host: h}, nil
 }
 
 // listenAddr parses a listen address; an empty or unspecified IP becomes the
@@ -339,11 +348,12 @@ func unmap(a net.Addr) net.Addr {
 	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 }
 
-// Listener is a TCP listener on a virtual host. After Close, Accept returns
-// an error wrapping net.ErrClosed.
+// Listener is a TCP listener on a virtual host. After Close (of the listener
+// or of the whole network), Accept returns an error wrapping net.ErrClosed.
 type Listener struct {
 	l      *gonet.TCPListener
 	ip     netip.Addr // the address bound (maybe unspecified)
+	host   *Host
 	closed atomic.Bool
 }
 
@@ -351,7 +361,7 @@ type Listener struct {
 func (l *Listener) Accept() (net.Conn, error) {
 	c, err := l.l.Accept()
 	if err != nil {
-		if l.closed.Load() {
+		if l.closed.Load() || l.host.closed.Load() {
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
 		}
 		return nil, err

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
@@ -68,6 +70,7 @@ type Host struct {
 	onLink  []tcpip.Route // one per NIC address subnet
 	forward bool
 	ipv6    bool // IPv6 protocol present
+	closed  atomic.Bool
 }
 
 func newHost(n *Network, hp hostPlan) (*Host, error) {
@@ -255,5 +258,14 @@ func subnet(p netip.Prefix) tcpip.Subnet {
 
 // close destroys the host's stack: endpoints are aborted, goroutines stopped.
 func (h *Host) close() {
+	h.closed.Store(true)
 	h.s.Destroy()
+}
+
+// errIfClosed reports use of a host whose network was closed.
+func (h *Host) errIfClosed() error {
+	if h.closed.Load() {
+		return fmt.Errorf("host %q: network closed: %w", h.name, net.ErrClosed)
+	}
+	return nil
 }

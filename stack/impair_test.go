@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -307,10 +308,10 @@ func TestContextCancelCloses(t *testing.T) {
 	require.NoError(t, err)
 	cancel()
 	_, err = ln.Accept()
-	require.Error(t, err, "accept after network shutdown")
+	require.ErrorIs(t, err, net.ErrClosed, "accept after network shutdown")
 	require.NoError(t, n.Close())
 	require.NoError(t, n.Close(), "Close is idempotent")
 	assert.Greater(t, capBuf.Len(), 200, "capture flushed on cancel")
 	_, err = n.Host("A").Dial(testCtx(t, time.Second), "tcp", "10.0.0.2:80")
-	require.Error(t, err)
+	require.ErrorIs(t, err, net.ErrClosed)
 }

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 // apply to each direction independently and can be changed at any time.
 type Link struct {
 	name   string
+	log    *slog.Logger
 	mu     sync.Mutex
 	params LinkParams
 	ab, ba *pipe
@@ -51,8 +53,8 @@ func (s LinkStats) Total() DirStats {
 	}
 }
 
-func newLink(name string, p LinkParams, a, b receiver) *Link {
-	l := &Link{name: name, params: p}
+func newLink(name string, p LinkParams, a, b receiver, log *slog.Logger) *Link {
+	l := &Link{name: name, params: p, log: log}
 	l.ab = newPipe(p, 0, b)
 	l.ba = newPipe(p, 1, a)
 	return l
@@ -92,6 +94,8 @@ func (l *Link) Set(p LinkParams) error {
 	}
 	l.ab.set(p)
 	l.ba.set(p)
+	l.log.Info("link changed", "link", l.name, "mtu", p.MTU, "delay", p.Delay, "jitter", p.Jitter,
+		"loss", p.Loss, "rate", p.Rate, "queue", p.Queue, "seed", p.Seed, "down", p.Down)
 	return nil
 }
 
@@ -102,6 +106,7 @@ func (l *Link) SetDown(down bool) {
 	l.params.Down = down
 	l.ab.set(l.params)
 	l.ba.set(l.params)
+	l.log.Info("link state", "link", l.name, "down", down)
 }
 
 // Stats returns the frame counters of both directions.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -55,8 +56,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 		n.hosts = append(n.hosts, h)
 		n.byName[h.name] = h
 		if n.cap != nil {
-			for _, nc := range h.nics {
-				if nc.capIf, err = n.cap.addInterface(nc.label, layers.LinkTypeEthernet); err != nil {
+			for i, nc := range h.nics {
+				desc := fmt.Sprintf("host %s NIC %s MAC %s addresses %v", h.name, nc.name, net.HardwareAddr(nc.mac), hp.nics[i].addrs)
+				if nc.capIf, err = n.cap.addInterface(nc.label, desc, layers.LinkTypeEthernet); err != nil {
 					n.teardown()
 					return nil, fmt.Errorf("capture interface %s: %w", nc.label, err)
 				}
@@ -67,7 +69,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 	for _, lp := range p.links {
 		a, aNIC := n.receiverFor(lp.a)
 		b, bNIC := n.receiverFor(lp.b)
-		l := newLink(lp.name, lp.params, a, b)
+		l := newLink(lp.name, lp.params, a, b, n.log)
 		// Whatever an end transmits enters the pipe towards the other end.
 		n.plug(lp.a, aNIC, l.ab)
 		n.plug(lp.b, bNIC, l.ba)
@@ -151,7 +153,7 @@ func (n *Network) CaptureInterface(name string, linkType layers.LinkType) (func(
 	if n.cap == nil {
 		return nil, fmt.Errorf("capture interface %q: network has no capture", name)
 	}
-	id, err := n.cap.addInterface(name, linkType)
+	id, err := n.cap.addInterface(name, "", linkType)
 	if err != nil {
 		return nil, fmt.Errorf("capture interface %q: %w", name, err)
 	}

@@ -26,6 +26,9 @@ var pingSeq atomic.Uint32
 // round-trip time of the matching reply. Without a deadline on ctx it gives
 // up after 5 s.
 func (h *Host) Ping(ctx context.Context, dst netip.Addr) (time.Duration, error) {
+	if err := h.errIfClosed(); err != nil {
+		return 0, err
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, defaultPingTimeout)
