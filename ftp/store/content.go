@@ -157,28 +157,46 @@ func (g *generated) writeTo(w io.Writer, off int64) (int64, error) {
 	return total, nil
 }
 
+// patternWords is the length, in 8-byte words, of a seed's pattern.
+const patternWords = 1 << 17 // 1 MiB
+
 // Generate fills p with the bytes at offset off of the pseudo-random stream
-// of seed: byte i of the stream is byte i%8 of mix(seed, i/8). Any range can
-// be produced on its own, so a test can check a large transfer piecewise.
+// of seed. Word i (bytes 8i to 8i+7, little-endian) of the stream is
+// pattern(seed)[i mod 2^17] XOR mix(seed, i / 2^17): a 1 MiB random
+// pattern, masked differently in every MiB, so the stream never repeats and
+// costs one XOR per word to make. Any range can be produced on its own, so a
+// test can check a large transfer piecewise.
 func Generate(p []byte, seed uint64, off int64) {
+	pat := pattern(seed)
 	word := uint64(off) / 8
-	skip := int(off % 8)
-	var tmp [8]byte
-	if skip != 0 {
-		binary.LittleEndian.PutUint64(tmp[:], mix(seed, word))
+	if skip := int(off % 8); skip != 0 {
+		var tmp [8]byte
+		binary.LittleEndian.PutUint64(tmp[:], genWord(pat, seed, word))
 		n := copy(p, tmp[skip:])
 		p = p[n:]
 		word++
 	}
 	for len(p) >= 8 {
-		binary.LittleEndian.PutUint64(p, mix(seed, word))
-		p = p[8:]
-		word++
+		block, i := word/patternWords, int(word%patternWords)
+		mask := mix(seed, block)
+		n := min(len(p)/8, patternWords-i)
+		dst := p[:8*n]
+		for _, w := range pat[i : i+n] {
+			binary.LittleEndian.PutUint64(dst[:8], w^mask)
+			dst = dst[8:]
+		}
+		p = p[8*n:]
+		word += uint64(n)
 	}
 	if len(p) > 0 {
-		binary.LittleEndian.PutUint64(tmp[:], mix(seed, word))
+		var tmp [8]byte
+		binary.LittleEndian.PutUint64(tmp[:], genWord(pat, seed, word))
 		copy(p, tmp[:])
 	}
+}
+
+func genWord(pat *[patternWords]uint64, seed, word uint64) uint64 {
+	return pat[word%patternWords] ^ mix(seed, word/patternWords)
 }
 
 // mix is SplitMix64's output function applied to word i of stream seed.
@@ -187,6 +205,30 @@ func mix(seed, i uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
+}
+
+// patterns caches the patterns of the last few seeds used.
+var patterns struct {
+	sync.Mutex
+	m map[uint64]*[patternWords]uint64
+}
+
+// pattern returns the 1 MiB random pattern of seed.
+func pattern(seed uint64) *[patternWords]uint64 {
+	patterns.Lock()
+	defer patterns.Unlock()
+	if p, ok := patterns.m[seed]; ok {
+		return p
+	}
+	if len(patterns.m) >= 8 || patterns.m == nil {
+		patterns.m = map[uint64]*[patternWords]uint64{} // forget the old ones
+	}
+	p := new([patternWords]uint64)
+	for i := range p {
+		p[i] = mix(^seed, uint64(i))
+	}
+	patterns.m[seed] = p
+	return p
 }
 
 // GeneratedReader returns a reader of the first size bytes of the stream

@@ -238,3 +238,13 @@ func BenchmarkMemRead(b *testing.B) {
 		_, _ = io.Copy(io.Discard, r)
 	}
 }
+
+func BenchmarkGenerate(b *testing.B) {
+	p := make([]byte, 256<<10)
+	b.SetBytes(int64(len(p)))
+	var off int64
+	for b.Loop() {
+		Generate(p, 1, off)
+		off += int64(len(p))
+	}
+}
