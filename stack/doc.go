@@ -2,17 +2,38 @@
 // gVisor TCP/IP stack (own TCP state, ARP/NDP cache, routes and port space)
 // with one or more Ethernet NICs; hosts are joined by learning L2 switches
 // and by links that can delay, jitter, lose, rate-limit and cut frames, all
-// changeable while traffic flows. Every frame a host NIC transmits can be
-// written to one pcapng capture (one interface per NIC, named "host:nic").
+// changeable while traffic flows. Nothing here touches the host's network:
+// addresses live only inside gVisor.
 //
-// Nothing in this package touches the host's network: addresses live only
-// inside gVisor.
+// # Data path
 //
-// Data path: a host's gVisor NIC writes a batch of Ethernet frames; each frame
-// is copied once into a fresh buffer (which is also recorded by the capture,
-// with checksums already computed because NICs advertise no checksum
-// offload), then queued on the link direction it leaves by. One goroutine per
-// link direction applies loss, rate and delay and hands the frame to the
-// other end: a host NIC (injected into its stack) or a switch port, which
-// forwards it at once to the port owning the destination MAC.
+// A host's gVisor NIC writes Ethernet frames; each frame is copied once into
+// a fresh buffer (which the capture also records), then queued on the link
+// direction it leaves by. One goroutine per link direction applies the
+// schedule (rate, delay, jitter) and hands the frame to the other end: a host
+// NIC (injected into its stack) or a switch port, which forwards it at once to
+// the port owning the destination MAC (inline when that link is transparent).
+// Down, MTU and loss are applied when a frame enters a link direction.
+//
+// # Capture
+//
+// With Options.Capture set, the network writes one pcapng stream: one
+// interface (IDB) per host NIC, named "host:nic", Ethernet link type,
+// nanosecond timestamps. Each frame is recorded once, on the interface of the
+// NIC that transmitted it, at the moment it was sent (a frame lost on the
+// link is therefore still in the capture, as tcpdump on the sender would show
+// it). NICs advertise no checksum offload, so every IPv4, TCP, UDP and ICMP
+// checksum in the capture is valid. Readers using pcapgo need
+// NgReaderOptions.WantMixedLinkType when CaptureInterface added an interface
+// of another link type (e.g. a raw-IP TUN), or pcapgo skips its frames.
+//
+// # gVisor choices
+//
+//   - TCP uses SACK with classic loss recovery: gVisor's RACK needs tens of
+//     seconds to recover after a link outage of one second.
+//   - A host has IPv6 only if one of its NICs has an IPv6 address (or
+//     HostConfig.IPv6 is set); no DAD, router solicitation or MLD, so idle
+//     hosts are silent.
+//   - DialFrom with a fixed local port recycles this host's own TIME-WAIT
+//     endpoint on the same four-tuple (FTP's default data connection).
 package stack
