@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -79,7 +78,7 @@ func notImplemented(why string) func(*session, command) {
 }
 
 // exec runs one command.
-func (s *session) exec(_ context.Context, c command) {
+func (s *session) exec(c command) {
 	if c.err != nil {
 		s.reply(500, fmt.Sprintf("Syntax error: %v.", c.err))
 		return

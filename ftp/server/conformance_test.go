@@ -65,7 +65,7 @@ func TestCommands(t *testing.T) {
 			{"REST 10", 350, "10"}, {"REST -1", 501, ""}, {"REST x", 501, ""},
 			{"OPTS UTF8 ON", 200, ""}, {"OPTS UTF8 OFF", 504, ""}, {"OPTS FOO", 501, ""},
 			{"EPSV 3", 501, ""}, {"EPSV 2", 522, "(1)"}, {"EPRT |3|1.2.3.4|5000|", 522, "(1,2)"}, {"EPRT garbage", 501, ""},
-			{"PORT 1,2,3", 501, ""},
+			{"PORT 1,2,3", 501, ""}, {"PORT 0,0,0,0,100,1", 504, "cannot be"}, {"EPRT |1|224.0.0.1|5000|", 504, "cannot be"},
 		}},
 		{"directories", "u", []step{
 			{"PWD", 257, `"/"`}, {"MKD d", 257, `"/d"`}, {"MKD d", 550, "exists"}, {"CWD d", 250, ""}, {"PWD", 257, `"/d"`},

@@ -88,7 +88,10 @@ func (s *session) setActive(verb string, ap netip.AddrPort) {
 // checkTarget applies RFC 2577 to an active-mode address: it must be the
 // control connection's peer at a port of 1024 or more, or a trusted peer.
 func (s *session) checkTarget(ap netip.AddrPort) error {
+	a := ap.Addr()
 	switch {
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ap.Port() == 0:
+		return fmt.Errorf("%s cannot be the other end of a data connection", ap)
 	case s.srv.cfg.AllowForeign || s.srv.trusted(ap.Addr()):
 		return nil
 	case ap.Addr() != s.peer.Addr():

@@ -280,3 +280,22 @@ func TestPathEscapes(t *testing.T) {
 	_, err = os.Stat(filepath.Join(top, "moved"))
 	require.Error(t, err)
 }
+
+func TestAllowForeign(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.AllowForeign = true })
+	require.NoError(t, ts.fs.WriteFile("/f", []byte("bounced")))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	c.cmd(504, "PORT 0,0,0,0,100,1") // unreachable stays refused
+	ln := activeListener(t, "127.0.0.3")
+	a, _ := proto.FormatPORT(addrOf(ln.Addr()))
+	c.cmd(200, "PORT %s", a)
+	c.cmd(150, "RETR f")
+	dc, err := acceptWithin(ln, 5*time.Second)
+	require.NoError(t, err)
+	got, err := io.ReadAll(dc)
+	require.NoError(t, err)
+	dc.Close()
+	c.expect(226)
+	assert.Equal(t, "bounced", string(got))
+}

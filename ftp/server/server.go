@@ -154,7 +154,8 @@ func New(cfg Config) (*Server, error) {
 var ErrServerClosed = errors.New("ftp server closed")
 
 // ListenAndServe listens on addr ("host:port") of network and serves until
-// ctx is done or the server is closed.
+// ctx is done or the server is closed. Data connections always go through
+// Config.Network; network is normally the same.
 func (s *Server) ListenAndServe(ctx context.Context, network ftp.Network, addr string) error {
 	ln, err := network.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -165,6 +166,7 @@ func (s *Server) ListenAndServe(ctx context.Context, network ftp.Network, addr s
 
 // Serve accepts control connections on ln until ctx is done or the server
 // is closed; it closes ln. It returns ErrServerClosed (or ctx's error).
+// Sessions end with ctx too (421); Close or Shutdown waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {

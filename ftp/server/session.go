@@ -99,6 +99,10 @@ func (s *session) run(ctx context.Context) {
 	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
 	defer idle.Stop()
 	for !s.quit {
+		cmds := s.cmds
+		if len(s.pending) >= maxPending {
+			cmds = nil // let TCP push back on a client that floods us
+		}
 		var opened, done <-chan struct{}
 		if x := s.xfer; x != nil {
 			done = x.done
@@ -119,12 +123,12 @@ func (s *session) run(ctx context.Context) {
 			}
 			s.reply(421, fmt.Sprintf("Idle timeout (%s): closing control connection.", s.srv.cfg.IdleTimeout))
 			return
-		case c, ok := <-s.cmds:
+		case c, ok := <-cmds:
 			if !ok {
 				return
 			}
 			idle.Reset(s.srv.cfg.IdleTimeout)
-			s.dispatch(ctx, c)
+			s.dispatch(c)
 		case <-opened:
 			s.announce()
 		case <-done:
@@ -133,17 +137,20 @@ func (s *session) run(ctx context.Context) {
 		for len(s.pending) > 0 && s.xfer == nil && !s.quit {
 			c := s.pending[0]
 			s.pending = s.pending[1:]
-			s.exec(ctx, c)
+			s.exec(c)
 		}
 	}
 }
 
-// dispatch runs c now, or, during a transfer, answers ABOR/STAT/QUIT at
-// once and keeps anything else until the transfer ends.
-func (s *session) dispatch(ctx context.Context, c command) {
+// maxPending bounds the commands kept while a transfer runs.
+const maxPending = 32
+
+// dispatch runs c now, or, during a transfer, answers ABOR, STAT and NOOP
+// at once and keeps anything else (QUIT included) until the transfer ends.
+func (s *session) dispatch(c command) {
 	s.logCommand(c)
 	if s.xfer == nil {
-		s.exec(ctx, c)
+		s.exec(c)
 		return
 	}
 	switch c.verb {
@@ -156,7 +163,11 @@ func (s *session) dispatch(ctx context.Context, c command) {
 		}
 		s.pending = append(s.pending, c)
 	case "NOOP":
-		s.reply(200, "NOOP ok, transfer in progress.")
+		if len(s.pending) == 0 { // else it waits its turn, to keep replies in order
+			s.reply(200, "NOOP ok, transfer in progress.")
+			return
+		}
+		s.pending = append(s.pending, c)
 	default:
 		s.pending = append(s.pending, c)
 	}

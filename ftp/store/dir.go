@@ -57,7 +57,7 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", err, ErrNotDir)
 	case errors.Is(err, syscall.EISDIR):
 		return fmt.Errorf("%w: %w", err, ErrIsDir)
-	case errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, syscall.EEXIST) && strings.Contains(err.Error(), "rmdir"):
+	case errors.Is(err, syscall.ENOTEMPTY):
 		return fmt.Errorf("%w: %w", err, ErrNotEmpty)
 	case strings.Contains(err.Error(), "escapes"):
 		return fmt.Errorf("%w: %w", err, fs.ErrPermission)
