@@ -77,7 +77,7 @@ func (d *Device) Stats() Stats {
 		return s
 	}
 	if l, err := netlink.LinkByIndex(d.kernel.link.Attrs().Index); err == nil && l.Attrs().Statistics != nil {
-		s.KernelDrops = l.Attrs().Statistics.TxDropped
+		s.KernelDrops = l.Attrs().Statistics.TxDropped + l.Attrs().Statistics.RxDropped
 	}
 	return s
 }

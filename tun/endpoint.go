@@ -26,8 +26,9 @@ type Stats struct {
 	ChecksumsFixed uint64
 	// WriteDrops counts outbound packets the kernel refused (write error).
 	WriteDrops uint64
-	// KernelDrops is the device's tx_dropped counter: packets the kernel
-	// dropped because its queue towards us was full.
+	// KernelDrops is the device's tx_dropped plus rx_dropped: packets the
+	// kernel dropped because its queue towards us was full, or that it
+	// could not take from us (receive backlog full).
 	KernelDrops uint64
 }
 

@@ -1,0 +1,179 @@
+package tun
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// benchSize is what each download moves.
+const benchSize = 256 << 20
+
+// BenchmarkTUNDownload: curl (kernel TCP) downloads 256 MiB from a virtual
+// FTP server behind the lab's gateway host through the TUN device, and in
+// the same run 256 MiB from vsftpd over the namespace's loopback (tmpfs
+// file); it reports both rates in MB/s and their ratio. Sub-benchmarks vary
+// the MTU of the TUN link and the lab links, and the capture.
+func BenchmarkTUNDownload(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		mtu     uint32
+		capture bool
+	}{
+		{"mtu=1500", 1500, false},
+		{"mtu=65520", 65520, false},
+		{"mtu=65520/capture", 65520, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			if !insideNetns() {
+				benchInNetns(b)
+				return
+			}
+			for _, tool := range []string{"curl", "vsftpd"} {
+				if _, err := exec.LookPath(tool); err != nil {
+					b.Skipf("%s not installed", tool)
+				}
+			}
+			loUp(b)
+			var capture io.Writer
+			if tc.capture {
+				f, err := os.Create(filepath.Join(b.TempDir(), "bench.pcapng"))
+				require.NoError(b, err)
+				b.Cleanup(func() { f.Close() })
+				capture = f
+			}
+			lab := startKernelLab(b, "ftplabb0", tc.mtu, benchSize, capture)
+			vs := startLoopbackVsftpd(b)
+			b.ResetTimer()
+			var tunRate, loRate float64
+			for range b.N {
+				tunRate += curlRate(b, "ftp://user:user@10.0.0.2/file.bin")
+				loRate += curlRate(b, vs)
+			}
+			b.StopTimer()
+			tunRate, loRate = tunRate/float64(b.N), loRate/float64(b.N)
+			b.ReportMetric(tunRate, "tun-MB/s")
+			b.ReportMetric(loRate, "loopback-MB/s")
+			b.ReportMetric(tunRate/loRate, "ratio")
+			st := lab.dev.Stats()
+			b.ReportMetric(float64(st.WriteDrops), "write-drops")
+			b.ReportMetric(float64(st.KernelDrops), "kernel-drops")
+			b.SetBytes(benchSize)
+		})
+	}
+}
+
+// curlRate downloads url to /dev/null and returns curl's average rate in MB/s.
+func curlRate(b *testing.B, url string) float64 {
+	b.Helper()
+	out, err := exec.Command("curl", "-sS", "--max-time", "120", "-o", os.DevNull, "-w", "%{speed_download} %{size_download}", url).CombinedOutput()
+	require.NoError(b, err, "curl %s: %s", url, out)
+	var speed float64
+	var size int64
+	_, err = fmt.Sscanf(string(out), "%f %d", &speed, &size)
+	require.NoError(b, err, "curl output %q", out)
+	require.EqualValues(b, benchSize, size, "curl %s downloaded a short file", url)
+	return speed / 1e6
+}
+
+// startLoopbackVsftpd runs vsftpd on 127.0.0.1 in the namespace, anonymous
+// and read-only, serving a 256 MiB file from tmpfs, and returns its URL.
+func startLoopbackVsftpd(b *testing.B) string {
+	b.Helper()
+	base := "/dev/shm"
+	if _, err := os.Stat(base); err != nil {
+		base = ""
+	}
+	dir, err := os.MkdirTemp(base, "ftplab-bench")
+	require.NoError(b, err)
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	root := filepath.Join(dir, "root")
+	require.NoError(b, os.Mkdir(root, 0o755))
+	f, err := os.Create(filepath.Join(root, "file.bin"))
+	require.NoError(b, err)
+	require.NoError(b, f.Truncate(benchSize))
+	require.NoError(b, f.Close())
+	conf := filepath.Join(dir, "vsftpd.conf")
+	require.NoError(b, os.WriteFile(conf, []byte(strings.Join([]string{
+		"listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1", "listen_port=2121", "background=NO",
+		"anonymous_enable=YES", "local_enable=NO", "no_anon_password=YES", "anon_root=" + root,
+		"write_enable=NO", "seccomp_sandbox=NO", "secure_chroot_dir=/var/run/vsftpd/empty",
+		"run_as_launching_user=YES", "xferlog_enable=NO", "",
+	}, "\n")), 0o600))
+	require.NoError(b, os.MkdirAll("/var/run/vsftpd/empty", 0o755))
+	cmd := exec.Command("vsftpd", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	url := "ftp://127.0.0.1:2121/file.bin"
+	require.Eventually(b, func() bool {
+		return exec.Command("curl", "-sS", "--max-time", "2", "-I", url).Run() == nil
+	}, 5*time.Second, 50*time.Millisecond, "vsftpd did not start")
+	return url
+}
+
+var metricRE = regexp.MustCompile(`([0-9.e+-]+) ([A-Za-z/-]+)`)
+
+// benchInNetns runs this benchmark inside a new network namespace and
+// reports the child's metrics here.
+func benchInNetns(b *testing.B) {
+	args, why := unshareArgs()
+	if why != "" {
+		b.Skip("needs a network namespace with a TUN device: " + why)
+	}
+	name := "^" + strings.ReplaceAll(b.Name(), "/", "$/^") + "$"
+	// A sub-benchmark name with '=' is matched literally by the regexp.
+	cmdArgs := append(args, os.Args[0], "-test.run", "^$", "-test.bench", name, "-test.benchtime", benchtime(), "-test.count=1")
+	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(b, err, "benchmark inside the namespace failed:\n%s", out)
+	line := ""
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, b.Name()) && strings.Contains(l, "tun-MB/s") {
+			line = l
+		}
+	}
+	if line == "" {
+		if strings.Contains(string(out), "--- SKIP") {
+			b.Skipf("skipped inside the namespace:\n%s", out)
+		}
+		b.Fatalf("no result from the namespace run:\n%s", out)
+	}
+	for _, m := range metricRE.FindAllStringSubmatch(line, -1) {
+		if m[2] == "ns/op" || m[2] == "MB/s" {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		require.NoError(b, err)
+		b.ReportMetric(v, m[2])
+	}
+}
+
+// benchtime is this run's -test.benchtime (default 1x: each iteration moves
+// 512 MiB).
+func benchtime() string {
+	for i, a := range os.Args {
+		if v, ok := strings.CutPrefix(a, "-test.benchtime="); ok {
+			return v
+		}
+		if a == "-test.benchtime" && i+1 < len(os.Args) {
+			return os.Args[i+1]
+		}
+	}
+	return "1x"
+}
+
