@@ -41,8 +41,7 @@ func TestAddNICRoutesIntoLab(t *testing.T) {
 	cfg := stack.Config{
 		Hosts: []stack.HostConfig{
 			{Name: "gw", Router: true, NICs: []stack.NICConfig{{Addrs: []netip.Prefix{pfx("10.0.0.1/24")}}}},
-			{Name: "B", NICs: []stack.NICConfig{{Addrs: []netip.Prefix{pfx("10.0.0.2/24")}}},
-				Routes: []stack.RouteConfig{{Dst: pfx("0.0.0.0/0"), Via: addr("10.0.0.1")}}},
+			{Name: "B", NICs: []stack.NICConfig{{Addrs: []netip.Prefix{pfx("10.0.0.2/24")}}}},
 		},
 		Links: []stack.LinkConfig{{A: "gw", B: "B"}},
 	}
@@ -53,6 +52,11 @@ func TestAddNICRoutesIntoLab(t *testing.T) {
 	require.NoError(t, gw.AddNIC("tun0", ep, []netip.Prefix{pfx("192.168.99.1/24")}))
 	assert.ErrorContains(t, gw.AddNIC("tun0", channel.New(1, 1500, ""), nil), `NIC "tun0" already exists`)
 	assert.Contains(t, gw.Addrs(), pfx("192.168.99.1/24"))
+	// B learns the way back at run time.
+	b := n.Host("B")
+	assert.ErrorContains(t, b.AddRoute(stack.RouteConfig{Dst: pfx("192.168.99.0/24"), Via: addr("172.16.0.1")}),
+		"gateway 172.16.0.1 is not in the subnet of any NIC")
+	require.NoError(t, b.AddRoute(stack.RouteConfig{Dst: pfx("192.168.99.0/24"), Via: addr("10.0.0.1")}))
 
 	for seq, dst := range []string{"192.168.99.1", "10.0.0.2"} {
 		pkt := gvstack.NewPacketBuffer(gvstack.PacketBufferOptions{

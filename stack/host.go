@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -66,8 +65,6 @@ type Host struct {
 	nics    []*nic                 // config NICs, NIC ID = index+1
 	nicIDs  map[string]tcpip.NICID // every NIC by name, incl. AddNIC ones
 	addrs   []netip.Prefix
-	static  []tcpip.Route // configured routes
-	onLink  []tcpip.Route // one per NIC address subnet
 	forward bool
 	ipv6    bool // IPv6 protocol present
 	closed  atomic.Bool
@@ -109,16 +106,8 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 		}
 	}
 	for _, rp := range hp.routes {
-		r := tcpip.Route{
-			Destination: subnet(rp.dst),
-			NIC:         tcpip.NICID(rp.nic + 1),
-		}
-		if rp.via.IsValid() {
-			r.Gateway = tcpip.AddrFromSlice(rp.via.AsSlice())
-		}
-		h.static = append(h.static, r)
+		h.addRoute(rp.dst, rp.via, tcpip.NICID(rp.nic+1))
 	}
-	h.installRoutes()
 	if hp.router {
 		if err := h.SetForwarding(true); err != nil {
 			s.Destroy()
@@ -151,7 +140,7 @@ func (h *Host) attach(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 		if err := h.s.AddProtocolAddress(id, pa, gvstack.AddressProperties{}); err != nil {
 			return fmt.Errorf("host %q: NIC %q: add address %s: %s", h.name, name, a, err)
 		}
-		h.onLink = append(h.onLink, tcpip.Route{
+		h.s.AddRoute(tcpip.Route{
 			Destination: subnet(a.Masked()),
 			NIC:         id,
 			SourceHint:  pa.AddressWithPrefix.Address,
@@ -162,16 +151,40 @@ func (h *Host) attach(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 	return nil
 }
 
-// installRoutes sets the route table: longest prefix first, on-link before
-// static routes of equal length (gVisor picks the first matching row).
-func (h *Host) installRoutes() {
+// addRoute inserts a route. gVisor keeps the table sorted, longest prefix
+// first, a new route after existing ones of the same length (so on-link
+// routes, added first, win ties), and uses the first match.
+func (h *Host) addRoute(dst netip.Prefix, via netip.Addr, nic tcpip.NICID) {
+	r := tcpip.Route{Destination: subnet(dst), NIC: nic}
+	if via.IsValid() {
+		r.Gateway = tcpip.AddrFromSlice(via.AsSlice())
+	}
+	h.s.AddRoute(r)
+}
+
+// AddRoute adds a static route at run time, resolved as in HostConfig.Routes
+// (the NIC may be one added with AddNIC).
+func (h *Host) AddRoute(rc RouteConfig) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	rt := append(slices.Clone(h.onLink), h.static...)
-	slices.SortStableFunc(rt, func(a, b tcpip.Route) int {
-		return cmp.Compare(b.Destination.Prefix(), a.Destination.Prefix())
-	})
-	h.s.SetRouteTable(rt)
+	hp := hostPlan{name: h.name, ipv6: h.ipv6}
+	ids := make([]tcpip.NICID, 0, len(h.nicIDs))
+	for name, id := range h.nicIDs {
+		var addrs []netip.Prefix
+		for _, info := range h.s.NICInfo()[id].ProtocolAddresses {
+			if a, ok := netip.AddrFromSlice(info.AddressWithPrefix.Address.AsSlice()); ok {
+				addrs = append(addrs, netip.PrefixFrom(a, info.AddressWithPrefix.PrefixLen))
+			}
+		}
+		hp.nics = append(hp.nics, nicPlan{name: name, addrs: addrs})
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	rp, err := hp.route(rc)
+	if err != nil {
+		return fmt.Errorf("host %q: route %s via %s: %w", h.name, rc.Dst, rc.Via, err)
+	}
+	h.addRoute(rp.dst, rp.via, ids[rp.nic])
+	return nil
 }
 
 // Name returns the host's name.
@@ -215,7 +228,6 @@ func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 	if err := h.attach(name, ep, addrs); err != nil {
 		return err
 	}
-	h.installRoutes()
 	h.mu.Lock()
 	fwd := h.forward
 	h.mu.Unlock()
