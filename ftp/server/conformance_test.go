@@ -2,8 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/proto"
+	"github.com/ftplab/ftplab/ftp/store"
 )
 
 // step is one command and the reply code it must get.
@@ -188,8 +193,14 @@ func TestTransfers(t *testing.T) {
 		assert.Equal(t, "a\nb\nc\rd\n\r", string(got))
 	})
 	t.Run("STOU", func(t *testing.T) {
+		c.cmd(257, "MKD stou")
 		dc := c.pasv()
-		msg := c.cmd(150, "STOU")
+		msg := c.cmd(150, "STOU stou")
+		require.True(t, strings.HasPrefix(msg, "FILE: /stou/"), msg)
+		dc.Close()
+		c.expect(226)
+		dc = c.pasv()
+		msg = c.cmd(150, "STOU")
 		require.True(t, strings.HasPrefix(msg, "FILE: /"), msg)
 		_, err := dc.Write([]byte("unique"))
 		require.NoError(t, err)
@@ -349,21 +360,49 @@ func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
 	}
 }
 
-func TestCommandsWaitForTransfer(t *testing.T) {
+func TestCommandsDuringTransfer(t *testing.T) {
 	ts := startServer(t, "127.0.0.2", nil)
-	data := bytes.Repeat([]byte("z"), 4<<20)
+	data := bytes.Repeat([]byte("z"), 16<<20)
 	require.NoError(t, ts.fs.WriteFile("/z", data))
 	c := dial(t, ts, "127.0.0.2")
 	c.login("u", "p")
 	dc := c.pasv()
 	c.cmd(150, "RETR z")
-	c.send("PWD") // answered after the transfer's 226, in order
+	c.cmd(200, "NOOP") // answered at once
+	c.send("PWD")      // these wait for the transfer's 226, in order
+	c.send("STAT /z")  // STAT with a path is not a progress report
+	c.send("NOOP")     // and a NOOP after them waits its turn
 	got, err := io.ReadAll(dc)
 	require.NoError(t, err)
 	dc.Close()
 	c.expect(226)
 	c.expect(257)
+	c.expect(213)
+	c.expect(200)
 	assert.Equal(t, len(data), len(got))
+}
+
+func TestListenAndServe(t *testing.T) {
+	srv, err := New(Config{Network: ftp.OS{}, Store: store.NewMem(), Anonymous: true})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	done := make(chan error, 1)
+	go func() { done <- srv.ListenAndServe(context.Background(), ftp.OS{}, addr) }()
+	var conn net.Conn
+	require.Eventually(t, func() bool {
+		conn, err = net.Dial("tcp", addr)
+		return err == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	tp := textproto.NewConn(conn)
+	_, _, err = tp.ReadResponse(220)
+	require.NoError(t, err)
+	tp.Close()
+	require.NoError(t, srv.Close())
+	require.ErrorIs(t, <-done, ErrServerClosed)
+	require.Error(t, srv.ListenAndServe(context.Background(), ftp.OS{}, "127.0.0.2:-1"))
 }
 
 func TestAbortBeforeDataConnection(t *testing.T) {

@@ -209,9 +209,6 @@ func (u *dirUpload) copyPrefix(n int64) error {
 
 func (u *dirUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
 
-// ReadFrom lets io.Copy use the file's own fast path.
-func (u *dirUpload) ReadFrom(r io.Reader) (int64, error) { return u.f.ReadFrom(r) }
-
 func (u *dirUpload) Commit() error {
 	if u.done {
 		return fmt.Errorf("upload of %s: already finished", u.target)
