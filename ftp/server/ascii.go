@@ -9,6 +9,7 @@ type asciiEncoder struct {
 	buf []byte
 }
 
+// Write converts p and writes it on.
 func (e *asciiEncoder) Write(p []byte) (int, error) {
 	e.buf = e.buf[:0]
 	for _, b := range p {
@@ -31,6 +32,7 @@ type asciiDecoder struct {
 	buf []byte
 }
 
+// Write converts p and writes it on, holding back a final CR.
 func (d *asciiDecoder) Write(p []byte) (int, error) {
 	d.buf = d.buf[:0]
 	for _, b := range p {

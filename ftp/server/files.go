@@ -185,6 +185,7 @@ func (s *session) cmdSIZE(c command) {
 // countWriter counts what is written to it.
 type countWriter struct{ n int64 }
 
+// Write counts p.
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 var _ io.Writer = (*countWriter)(nil)

@@ -188,6 +188,7 @@ func (d *dataConn) refresh() {
 	}
 }
 
+// Read reads from the data connection, counting and refreshing the deadline.
 func (d *dataConn) Read(p []byte) (int, error) {
 	d.refresh()
 	n, err := d.c.Read(p)
@@ -198,6 +199,7 @@ func (d *dataConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write writes to the data connection, counting and refreshing the deadline.
 func (d *dataConn) Write(p []byte) (int, error) {
 	d.refresh()
 	n, err := d.c.Write(p)

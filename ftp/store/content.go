@@ -74,6 +74,7 @@ func (c *chunks) grew(n int) {
 	c.n += int64(n)
 }
 
+// Write appends p.
 func (c *chunks) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
@@ -240,6 +241,7 @@ func GeneratedReader(seed uint64, size int64) io.Reader {
 // readerAt adapts content to io.ReaderAt.
 type readerAt struct{ c content }
 
+// ReadAt implements io.ReaderAt.
 func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.c.readAt(p, off)
 	if err == nil && n < len(p) {
@@ -255,16 +257,19 @@ type reader struct {
 	off int64
 }
 
+// Read implements io.Reader.
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.c.readAt(p, r.off)
 	r.off += int64(n)
 	return n, err
 }
 
+// WriteTo hands w the content from the offset on.
 func (r *reader) WriteTo(w io.Writer) (int64, error) {
 	n, err := r.c.writeTo(w, r.off)
 	r.off += n
 	return n, err
 }
 
+// Close does nothing: the content stays in memory.
 func (r *reader) Close() error { return nil }

@@ -207,8 +207,10 @@ func (u *dirUpload) copyPrefix(n int64) error {
 	return err
 }
 
+// Write writes to the hidden file.
 func (u *dirUpload) Write(p []byte) (int, error) { return u.f.Write(p) }
 
+// Commit renames the hidden file over the target.
 func (u *dirUpload) Commit() error {
 	if u.done {
 		return fmt.Errorf("upload of %s: already finished", u.target)
@@ -229,6 +231,7 @@ func (u *dirUpload) Commit() error {
 	return nil
 }
 
+// Abort removes the hidden file.
 func (u *dirUpload) Abort() error {
 	if u.done {
 		return nil

@@ -168,11 +168,13 @@ type memUpload struct {
 	done bool
 }
 
+// Write appends p to the upload.
 func (u *memUpload) Write(p []byte) (int, error) { return u.data.Write(p) }
 
 // ReadFrom lets io.Copy read a data connection straight into memory.
 func (u *memUpload) ReadFrom(r io.Reader) (int64, error) { return u.data.ReadFrom(r) }
 
+// Commit puts the upload in place of the target.
 func (u *memUpload) Commit() error {
 	if u.done {
 		return fmt.Errorf("upload of %s: already finished", u.name)
@@ -193,6 +195,7 @@ func (u *memUpload) Commit() error {
 	return nil
 }
 
+// Abort drops the upload.
 func (u *memUpload) Abort() error {
 	u.done = true
 	u.data = &chunks{}
