@@ -249,7 +249,7 @@ func TestTransfers(t *testing.T) {
 }
 
 func TestUploadFailureKeepsFile(t *testing.T) {
-	ts := startServer(t, "127.0.0.2", func(c *Config) { c.DataTimeout = 300 * time.Millisecond })
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.DataTimeout = time.Second })
 	old := []byte("precious contents")
 	require.NoError(t, ts.fs.WriteFile("/keep.txt", old))
 	c := dial(t, ts, "127.0.0.2")
