@@ -299,3 +299,28 @@ func TestAllowForeign(t *testing.T) {
 	c.expect(226)
 	assert.Equal(t, "bounced", string(got))
 }
+
+func TestActiveFallbackWhenL1Busy(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	busy, err := ftp.OS{}.Listen(context.Background(), "tcp", fmt.Sprintf("127.0.0.2:%d", ts.addr.Port()-1))
+	if err != nil {
+		t.Skipf("port L-1 is taken by something else: %v", err)
+	}
+	defer busy.Close()
+	require.NoError(t, ts.fs.WriteFile("/f", []byte("from another port")))
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	ln := activeListener(t, "127.0.0.2")
+	a, _ := proto.FormatPORT(addrOf(ln.Addr()))
+	c.cmd(200, "PORT %s", a)
+	c.cmd(150, "RETR f")
+	dc, err := acceptWithin(ln, 5*time.Second)
+	require.NoError(t, err)
+	got, err := io.ReadAll(dc)
+	require.NoError(t, err)
+	dc.Close()
+	c.expect(226)
+	assert.Equal(t, "from another port", string(got))
+	assert.NotEqual(t, ts.addr.Port()-1, addrOf(dc.RemoteAddr()).Port())
+	assert.Contains(t, ts.logs.String(), "dialling from any port")
+}
