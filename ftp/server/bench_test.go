@@ -18,10 +18,7 @@ func benchRETR(b *testing.B, size int64, add func(m *store.Mem) error) {
 	c := dial(b, ts, "127.0.0.2")
 	c.login("u", "p")
 	buf := make([]byte, 256<<10)
-	b.SetBytes(size)
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
+	measure(b, size, func() {
 		dc := c.pasv()
 		c.cmd(150, "RETR /f")
 		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{dc}, buf)
@@ -29,6 +26,16 @@ func benchRETR(b *testing.B, size int64, add func(m *store.Mem) error) {
 		require.Equal(b, size, n)
 		dc.Close()
 		c.expect(226)
+	})
+}
+
+// measure runs one transfer of size bytes b.N times and reports MB/s.
+func measure(b *testing.B, size int64, transfer func()) {
+	b.SetBytes(size)
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		transfer()
 	}
 	b.ReportMetric(float64(size)*float64(b.N)/1e6/time.Since(start).Seconds(), "MB/s")
 }
@@ -53,10 +60,7 @@ func BenchmarkSTOR(b *testing.B) {
 	c := dial(b, ts, "127.0.0.2")
 	c.login("u", "p")
 	data := make([]byte, 1<<20)
-	b.SetBytes(size)
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
+	measure(b, size, func() {
 		dc := c.pasv()
 		c.cmd(150, "STOR /f")
 		for range size / len(data) {
@@ -65,6 +69,5 @@ func BenchmarkSTOR(b *testing.B) {
 		}
 		dc.Close()
 		c.expect(226)
-	}
-	b.ReportMetric(float64(size)*float64(b.N)/1e6/time.Since(start).Seconds(), "MB/s")
+	})
 }

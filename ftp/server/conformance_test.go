@@ -150,11 +150,8 @@ func TestTransfers(t *testing.T) {
 		assert.Equal(t, text, c.retr("/t.txt"))
 		dc := c.epsv()
 		c.cmd(150, "RTRV t.txt")
-		got, err := io.ReadAll(dc)
-		require.NoError(t, err)
-		dc.Close()
+		assert.Equal(t, text, c.readData(dc))
 		c.expect(226)
-		assert.Equal(t, text, got)
 	})
 	t.Run("REST then RETR resumes", func(t *testing.T) {
 		c.cmd(350, "REST 5")
@@ -226,24 +223,10 @@ func TestTransfers(t *testing.T) {
 	})
 	t.Run("active PORT and EPRT", func(t *testing.T) {
 		for _, verb := range []string{"PORT", "EPRT"} {
-			ln := activeListener(t, "127.0.0.2")
-			ap := addrOf(ln.Addr())
-			arg := proto.FormatEPRT(ap)
-			if verb == "PORT" {
-				arg, _ = proto.FormatPORT(ap)
-			}
-			c.cmd(200, "%s %s", verb, arg)
-			c.send("RETR t.txt")
-			dc, err := acceptWithin(ln, 5*time.Second)
-			require.NoError(t, err)
-			got, err := io.ReadAll(dc)
-			require.NoError(t, err)
-			dc.Close()
-			c.expect(150)
-			c.expect(226)
+			got, from := c.activeRETR("127.0.0.2", verb, "RETR", "t.txt")
 			assert.Equal(t, text, got, verb)
 			// RFC 959 §3.2: the server connects from its port L-1.
-			assert.Equal(t, int(ts.addr.Port())-1, int(addrOf(dc.RemoteAddr()).Port()), "%s data connection from L-1", verb)
+			assert.Equal(t, ts.addr.Port()-1, from.Port(), "%s data connection from L-1", verb)
 		}
 	})
 }

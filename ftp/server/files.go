@@ -11,27 +11,33 @@ import (
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
-// fail answers a storage error: 550 with what went wrong.
+// failReasons name the storage errors in 550 replies.
+var failReasons = []struct {
+	err error
+	why string
+}{
+	{fs.ErrNotExist, "no such file or directory"},
+	{fs.ErrExist, "already exists"},
+	{fs.ErrPermission, "permission denied"},
+	{store.ErrIsDir, "is a directory"},
+	{store.ErrNotDir, "not a directory"},
+	{store.ErrNotEmpty, "directory not empty"},
+	{store.ErrRange, "restart offset beyond end of file"},
+}
+
+// fail answers a storage error: 553 for a bad name, else 550 with what went
+// wrong.
 func (s *session) fail(verb, p string, err error) {
-	why := "failed"
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		why = "no such file or directory"
-	case errors.Is(err, fs.ErrExist):
-		why = "already exists"
-	case errors.Is(err, fs.ErrPermission):
-		why = "permission denied"
-	case errors.Is(err, store.ErrIsDir):
-		why = "is a directory"
-	case errors.Is(err, store.ErrNotDir):
-		why = "not a directory"
-	case errors.Is(err, store.ErrNotEmpty):
-		why = "directory not empty"
-	case errors.Is(err, store.ErrRange):
-		why = "restart offset beyond end of file"
-	case errors.Is(err, store.ErrBadName):
+	if errors.Is(err, store.ErrBadName) {
 		s.reply(553, fmt.Sprintf("%s %s: bad file name.", verb, quote(p)))
 		return
+	}
+	why := "failed"
+	for _, r := range failReasons {
+		if errors.Is(err, r.err) {
+			why = r.why
+			break
+		}
 	}
 	s.log.Info("ftp file operation failed", "verb", verb, "path", p, "err", err.Error())
 	s.reply(550, fmt.Sprintf("%s %s: %s.", verb, quote(p), why))

@@ -183,11 +183,40 @@ func (c *client) retr(path string) []byte {
 	c.t.Helper()
 	dc := c.pasv()
 	c.cmd(150, "RETR %s", path)
+	data := c.readData(dc)
+	c.expect(226)
+	return data
+}
+
+// readData reads a data connection to its end and closes it.
+func (c *client) readData(dc net.Conn) []byte {
+	c.t.Helper()
 	data, err := io.ReadAll(dc)
 	require.NoError(c.t, err)
 	dc.Close()
-	c.expect(226)
 	return data
+}
+
+// activeRETR names a new listener on host with verb (PORT, EPRT or SOCK),
+// sends "retr path" (RETR or RTRV) and returns what the server sent and the
+// address it connected from.
+func (c *client) activeRETR(host, verb, retr, path string) ([]byte, netip.AddrPort) {
+	c.t.Helper()
+	ln := activeListener(c.t, host)
+	arg := proto.FormatEPRT(addrOf(ln.Addr()))
+	if verb != "EPRT" {
+		var err error
+		arg, err = proto.FormatPORT(addrOf(ln.Addr()))
+		require.NoError(c.t, err)
+	}
+	c.cmd(200, "%s %s", verb, arg)
+	c.send("%s %s", retr, path)
+	dc, err := acceptWithin(ln, 5*time.Second)
+	require.NoError(c.t, err)
+	data := c.readData(dc)
+	c.expect(150)
+	c.expect(226)
+	return data, addrOf(dc.RemoteAddr())
 }
 
 // stor uploads data to path over a fresh passive connection.
@@ -206,9 +235,7 @@ func (c *client) list(cmd string) []string {
 	c.t.Helper()
 	dc := c.pasv()
 	c.cmd(150, "%s", cmd)
-	data, err := io.ReadAll(dc)
-	require.NoError(c.t, err)
-	dc.Close()
+	data := c.readData(dc)
 	c.expect(226)
 	s := strings.TrimSuffix(string(data), "\r\n")
 	if s == "" {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -24,30 +23,13 @@ func TestIPv6(t *testing.T) {
 	c.login("u", "p")
 	c.cmd(425, "PASV") // PASV cannot name an IPv6 address
 	c.cmd(522, "EPSV 1")
-	assert.Equal(t, "over IPv6", string(c.retr6("f")))
-	ln := activeListener(t, "::1")
-	c.cmd(200, "EPRT %s", proto.FormatEPRT(addrOf(ln.Addr())))
+	dc := c.epsv()
 	c.cmd(150, "RETR f")
-	dc, err := acceptWithin(ln, 5*time.Second)
-	require.NoError(t, err)
-	got, err := io.ReadAll(dc)
-	require.NoError(t, err)
-	dc.Close()
+	assert.Equal(t, "over IPv6", string(c.readData(dc)))
 	c.expect(226)
+	got, _ := c.activeRETR("::1", "EPRT", "RETR", "f")
 	assert.Equal(t, "over IPv6", string(got))
 	c.cmd(504, "EPRT |2|::2|5000|") // foreign
-}
-
-// retr6 downloads over EPSV.
-func (c *client) retr6(path string) []byte {
-	c.t.Helper()
-	dc := c.epsv()
-	c.cmd(150, "RETR %s", path)
-	data, err := io.ReadAll(dc)
-	require.NoError(c.t, err)
-	dc.Close()
-	c.expect(226)
-	return data
 }
 
 // TestTwoActiveTransfersAtOnce runs two active downloads from the same
@@ -72,10 +54,7 @@ func TestTwoActiveTransfersAtOnce(t *testing.T) {
 		clients = append(clients, c)
 	}
 	for i, dc := range conns {
-		got, err := io.ReadAll(dc)
-		require.NoError(t, err)
-		dc.Close()
+		assert.Len(t, clients[i].readData(dc), len(data))
 		clients[i].expect(226)
-		assert.Len(t, got, len(data))
 	}
 }
