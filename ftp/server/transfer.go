@@ -47,6 +47,7 @@ func (x *transfer) abort() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.conn != nil {
+		_ = x.conn.SetDeadline(time.Now()) // wakes blocked I/O on any stack
 		x.conn.Close()
 	}
 }
