@@ -60,18 +60,11 @@ func Attach(ctx context.Context, n *stack.Network, gw *stack.Host, cfg Config) (
 		return nil, errors.Join(fmt.Errorf("tun: forwarding on host %s: %w", gw.Name(), err), dev.Close())
 	}
 	routeBack(n, gw, cfg.Kernel)
-	dev.gateway = cfg.Gateway
 	return dev, nil
 }
 
-// Gateway returns the gateway host's addresses on the TUN link (set by
-// Attach; the configured ones for Open).
-func (d *Device) Gateway() []netip.Prefix {
-	if d.gateway != nil {
-		return slices.Clone(d.gateway)
-	}
-	return slices.Clone(d.cfg.Gateway)
-}
+// Gateway returns the gateway host's addresses on the TUN link.
+func (d *Device) Gateway() []netip.Prefix { return slices.Clone(d.cfg.Gateway) }
 
 // peerAddr picks the gateway's address in kernel prefix k's subnet: the
 // first host address that is not the kernel's own.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -19,8 +20,6 @@ type Device struct {
 	cfg    Config
 	kernel *kernelLink
 	ep     *endpoint
-
-	gateway []netip.Prefix
 
 	stopWatch func() bool
 	once      sync.Once
@@ -94,3 +93,9 @@ func (d *Device) Close() error {
 	})
 	return d.closeErr
 }
+
+// Kernel returns the kernel side's addresses on the device.
+func (d *Device) Kernel() []netip.Prefix { return slices.Clone(d.cfg.Kernel) }
+
+// Routes returns the lab subnets routed through the device.
+func (d *Device) Routes() []netip.Prefix { return d.cfg.routes() }
