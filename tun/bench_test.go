@@ -176,4 +176,3 @@ func benchtime() string {
 	}
 	return "1x"
 }
-
