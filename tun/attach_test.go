@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"io"
 	"net"
 	"net/netip"
@@ -40,7 +41,7 @@ func twoHostLab(t *testing.T, buf io.Writer) *stack.Network {
 // pcapng gets a "tun:NAME" raw-IP interface whose packets carry valid
 // checksums, and closing leaves no device or route.
 func TestAttachLab(t *testing.T) {
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
 	var pcap bytes.Buffer
@@ -109,7 +110,7 @@ func TestAttachLab(t *testing.T) {
 // TestAttachErrors: bad input to Attach is an error, and a failed attach
 // leaves no device behind.
 func TestAttachErrors(t *testing.T) {
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
 	n := twoHostLab(t, nil)

@@ -2,12 +2,11 @@ package tun
 
 import (
 	"fmt"
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,8 +34,7 @@ func BenchmarkTUNDownload(b *testing.B) {
 		{"mtu=65520/capture", 65520, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			if !insideNetns() {
-				benchInNetns(b)
+			if !netnstest.Bench(b) {
 				return
 			}
 			for _, tool := range []string{"curl", "vsftpd"} {
@@ -44,7 +42,7 @@ func BenchmarkTUNDownload(b *testing.B) {
 					b.Skipf("%s not installed", tool)
 				}
 			}
-			loUp(b)
+			netnstest.LoUp(b)
 			var capture io.Writer
 			if tc.capture {
 				f, err := os.Create(filepath.Join(b.TempDir(), "bench.pcapng"))
@@ -123,56 +121,4 @@ func startLoopbackVsftpd(b *testing.B) string {
 		return exec.Command("curl", "-sS", "--max-time", "2", "-I", url).Run() == nil
 	}, 5*time.Second, 50*time.Millisecond, "vsftpd did not start")
 	return url
-}
-
-var metricRE = regexp.MustCompile(`([0-9.e+-]+) ([A-Za-z/-]+)`)
-
-// benchInNetns runs this benchmark inside a new network namespace and
-// reports the child's metrics here.
-func benchInNetns(b *testing.B) {
-	args, why := unshareArgs()
-	if why != "" {
-		b.Skip("needs a network namespace with a TUN device: " + why)
-	}
-	name := "^" + strings.ReplaceAll(b.Name(), "/", "$/^") + "$"
-	// A sub-benchmark name with '=' is matched literally by the regexp.
-	cmdArgs := append(args, os.Args[0], "-test.run", "^$", "-test.bench", name, "-test.benchtime", benchtime(), "-test.count=1")
-	cmd := exec.Command(cmdArgs[0], cmdArgs[1:]...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	require.NoError(b, err, "benchmark inside the namespace failed:\n%s", out)
-	line := ""
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, b.Name()) && strings.Contains(l, "tun-MB/s") {
-			line = l
-		}
-	}
-	if line == "" {
-		if strings.Contains(string(out), "--- SKIP") {
-			b.Skipf("skipped inside the namespace:\n%s", out)
-		}
-		b.Fatalf("no result from the namespace run:\n%s", out)
-	}
-	for _, m := range metricRE.FindAllStringSubmatch(line, -1) {
-		if m[2] == "ns/op" || m[2] == "MB/s" {
-			continue
-		}
-		v, err := strconv.ParseFloat(m[1], 64)
-		require.NoError(b, err)
-		b.ReportMetric(v, m[2])
-	}
-}
-
-// benchtime is this run's -test.benchtime (default 1x: each iteration moves
-// 512 MiB).
-func benchtime() string {
-	for i, a := range os.Args {
-		if v, ok := strings.CutPrefix(a, "-test.benchtime="); ok {
-			return v
-		}
-		if a == "-test.benchtime" && i+1 < len(os.Args) {
-			return os.Args[i+1]
-		}
-	}
-	return "1x"
 }

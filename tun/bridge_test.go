@@ -3,6 +3,7 @@ package tun
 import (
 	"context"
 	"errors"
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -109,7 +110,7 @@ func assertGone(t *testing.T, name string) {
 // gateway, valid checksums in every captured packet, counters that match
 // the capture, and nothing left after Close.
 func TestBridgeBareStack(t *testing.T) {
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
 	log := &packetLog{}
@@ -205,7 +206,7 @@ func srcOf(b []byte) []byte {
 // TestCloseOnCancel: cancelling Open's context removes the device and its
 // routes, as SIGINT/SIGTERM do through the command's context.
 func TestCloseOnCancel(t *testing.T) {
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -227,10 +228,10 @@ func TestCloseOnCancel(t *testing.T) {
 // left alone; a start that fails half-way (a route the kernel rejects)
 // leaves nothing behind.
 func TestOpenRefusals(t *testing.T) {
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
-	loUp(t)
+	netnstest.LoUp(t)
 	first, err := Open(context.Background(), testConfig("ftplabt2", nil))
 	require.NoError(t, err)
 	defer first.Close()
@@ -274,12 +275,12 @@ func TestOpenRefusals(t *testing.T) {
 // clear message), not a panic. The test drops the capability with setpriv
 // inside its namespace.
 func TestNoNetAdmin(t *testing.T) {
-	if !insideNetns() {
+	if !netnstest.Inside() {
 		if _, err := exec.LookPath("setpriv"); err != nil {
 			t.Skip("setpriv (util-linux) not installed: cannot drop CAP_NET_ADMIN")
 		}
 	}
-	if !inNetns(t, nil, "setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--") {
+	if !netnstest.Run(t, "setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--") {
 		return
 	}
 	_, err := Open(context.Background(), testConfig("ftplabt4", nil))

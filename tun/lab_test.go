@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"io"
 	"net/netip"
 	"os"
@@ -154,14 +155,14 @@ func ftpPayloads(t *testing.T, path string) string {
 // the FTP commands; and when the lab stops no device or route is left.
 func TestKernelClients(t *testing.T) {
 	for _, tool := range []string{"curl", "lftp", "tcpdump"} {
-		if _, err := exec.LookPath(tool); err != nil && !insideNetns() {
+		if _, err := exec.LookPath(tool); err != nil && !netnstest.Inside() {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	if !inNetns(t, nil) {
+	if !netnstest.Run(t) {
 		return
 	}
-	loUp(t)
+	netnstest.LoUp(t)
 	const size = 1 << 20
 	lab := startKernelLab(t, "ftplab0", 0, size, nil)
 	for _, a := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "fd00::1", "fd00::2", "fd00::3", "10.99.0.2", "fd99::2"} {
