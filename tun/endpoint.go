@@ -33,26 +33,35 @@ type Stats struct {
 }
 
 // endpoint is the gVisor link endpoint of a device: fdbased reads from the
-// TUN file descriptor; writes go through WritePackets here, which fixes
-// checksums, captures, and writes each packet with one write(2), waiting
-// (backpressure) while the descriptor is not writable.
+// TUN file descriptor; WritePackets here fixes checksums and queues a flat
+// copy of each packet for the writer goroutine, which writes it with one
+// write(2), captures and counts it. The queue is bounded: while it is full
+// WritePackets waits (backpressure), so nothing is dropped silently, and
+// the stack's goroutines and the kernel's receive path (which runs inside
+// the write) use both CPUs.
 type endpoint struct {
 	nested.Endpoint
 	child   gvstack.LinkEndpoint
 	fd      int
 	capture func(time.Time, []byte)
 
-	// mu guards fd against Close: writers hold it shared.
-	mu     sync.RWMutex
-	closed atomic.Bool
+	// mu guards out against stop: senders hold it shared.
+	mu       sync.RWMutex
+	closed   atomic.Bool
+	stopping chan struct{} // closed by stop: wakes blocked senders
+	out      chan *[]byte  // packets for the writer, at most queueLen
+	done     chan struct{} // closed when the writer has drained out
 
 	toPkts, toBytes, fromPkts, fromBytes, fixed, writeDrops atomic.Uint64
 }
 
 var _ gvstack.LinkEndpoint = (*endpoint)(nil)
 
+// queueLen bounds the packets waiting for the writer.
+const queueLen = 256
+
 // bufPool holds flat packet buffers for the write path.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 65536); return &b }}
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 func newEndpoint(fd int, mtu uint32, capture func(time.Time, []byte)) (*endpoint, error) {
 	child, err := fdbased.New(&fdbased.Options{
@@ -71,8 +80,10 @@ func newEndpoint(fd int, mtu uint32, capture func(time.Time, []byte)) (*endpoint
 	if err != nil {
 		return nil, err
 	}
-	e := &endpoint{child: child, fd: fd, capture: capture}
+	e := &endpoint{child: child, fd: fd, capture: capture,
+		stopping: make(chan struct{}), out: make(chan *[]byte, queueLen), done: make(chan struct{})}
 	e.Endpoint.Init(child, e)
+	go e.writer()
 	return e, nil
 }
 
@@ -90,17 +101,16 @@ func (e *endpoint) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *
 	e.Endpoint.DeliverNetworkPacket(proto, pkt)
 }
 
-// WritePackets writes packets to the kernel one by one.
+// WritePackets queues packets for the writer, waiting while the queue is full.
 func (e *endpoint) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
 	for i, pkt := range pkts.AsSlice() {
 		if e.closed.Load() {
 			e.writeDrops.Add(uint64(pkts.Len() - i))
 			return i, &tcpip.ErrClosedForSend{}
 		}
+		bp := bufPool.Get().(*[]byte)
 		b := (*bp)[:0]
 		for _, s := range pkt.AsSlices() {
 			b = append(b, s...)
@@ -109,17 +119,33 @@ func (e *endpoint) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error
 		if fixChecksums(b) {
 			e.fixed.Add(1)
 		}
-		if err := e.write(b); err != nil {
+		select {
+		case e.out <- bp:
+		case <-e.stopping:
+			bufPool.Put(bp)
 			e.writeDrops.Add(uint64(pkts.Len() - i))
-			return i, err
-		}
-		e.toPkts.Add(1)
-		e.toBytes.Add(uint64(len(b)))
-		if e.capture != nil {
-			e.capture(time.Now(), b)
+			return i, &tcpip.ErrClosedForSend{}
 		}
 	}
 	return pkts.Len(), nil
+}
+
+// writer writes queued packets until stop closes the queue.
+func (e *endpoint) writer() {
+	defer close(e.done)
+	for bp := range e.out {
+		b := *bp
+		if err := e.write(b); err != nil {
+			e.writeDrops.Add(1)
+		} else {
+			e.toPkts.Add(1)
+			e.toBytes.Add(uint64(len(b)))
+			if e.capture != nil {
+				e.capture(time.Now(), b)
+			}
+		}
+		bufPool.Put(bp)
+	}
 }
 
 // write writes one packet, polling for writability while the kernel
@@ -148,13 +174,16 @@ func (e *endpoint) write(b []byte) tcpip.Error {
 	}
 }
 
-// stop stops reading from the fd and makes later writes fail; after it
-// returns the fd may be closed.
+// stop makes later writes fail, lets the writer drain the queue and stops
+// reading from the fd; after it returns the fd may be closed.
 func (e *endpoint) stop() {
 	e.closed.Store(true)
-	e.mu.Lock() // wait for writers in flight
-	e.child.Attach(nil)
+	close(e.stopping)
+	e.mu.Lock()
+	close(e.out)
 	e.mu.Unlock()
+	<-e.done
+	e.child.Attach(nil)
 	e.child.Wait()
 }
 
