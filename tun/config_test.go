@@ -46,3 +46,14 @@ func TestRoutesSkipLinkSubnet(t *testing.T) {
 	cfg.Routes = append(cfg.Routes, netip.MustParsePrefix("10.100.0.7/24"), netip.MustParsePrefix("fd99::/64"))
 	assert.Equal(t, []netip.Prefix{lab4.Masked(), lab6.Masked()}, cfg.routes())
 }
+
+// TestNoTUNDevice: without the TUN clone device Open says so (ErrNoTUN,
+// naming the path) before touching anything.
+func TestNoTUNDevice(t *testing.T) {
+	old := tunPath
+	tunPath = "/nonexistent/net/tun"
+	defer func() { tunPath = old }()
+	_, err := Open(context.Background(), testConfig("ftplab0", nil))
+	require.ErrorIs(t, err, ErrNoTUN)
+	assert.Contains(t, err.Error(), "/nonexistent/net/tun")
+}

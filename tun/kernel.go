@@ -14,8 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tunPath is the TUN clone device.
-const tunPath = "/dev/net/tun"
+// tunPath is the TUN clone device (a variable so a test can make it
+// missing).
+var tunPath = "/dev/net/tun"
 
 // kernelLink is the kernel side of a device: the open TUN file and what was
 // configured on it through netlink, so it can all be removed again.
