@@ -123,6 +123,7 @@ func TestBridgeBareStack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int(DefaultMTU), l.Attrs().MTU)
 	assert.NotZero(t, l.Attrs().Flags&net.FlagUp, "device not up")
+	assert.Equal(t, txQueueLen, l.Attrs().TxQLen)
 	for _, p := range []netip.Prefix{lab4, lab6} {
 		rs, err := netlink.RouteGet(p.Addr().AsSlice())
 		require.NoError(t, err, "route to %v", p)

@@ -18,6 +18,9 @@ import (
 // missing).
 var tunPath = "/dev/net/tun"
 
+// txQueueLen is the device's transmit queue (kernel to us) in packets.
+const txQueueLen = 4096
+
 // kernelLink is the kernel side of a device: the open TUN file and what was
 // configured on it through netlink, so it can all be removed again.
 type kernelLink struct {
@@ -96,6 +99,11 @@ func (k *kernelLink) configure(cfg *Config) error {
 	k.link = link
 	if err := netlink.LinkSetMTU(link, int(cfg.mtu())); err != nil {
 		return fmt.Errorf("tun: set MTU %d on %s: %w", cfg.mtu(), k.name, classify(err))
+	}
+	// A longer queue towards us than the default 500 absorbs the kernel's
+	// bursts (ACK trains of a fast download) instead of dropping them.
+	if err := netlink.LinkSetTxQLen(link, txQueueLen); err != nil {
+		return fmt.Errorf("tun: set queue length of %s: %w", k.name, classify(err))
 	}
 	for _, p := range cfg.Kernel {
 		a := &netlink.Addr{IPNet: ipNet(p)}
