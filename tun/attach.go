@@ -30,6 +30,14 @@ func Attach(ctx context.Context, n *stack.Network, gw *stack.Host, cfg Config) (
 	if n == nil || gw == nil {
 		return nil, errors.New("tun: attach needs a network and a gateway host")
 	}
+	lab := labSubnets(n)
+	for _, k := range cfg.Kernel {
+		for _, l := range lab {
+			if k.Masked().Overlaps(l) {
+				return nil, fmt.Errorf("tun: device %s: kernel address %v overlaps lab subnet %v; give the TUN link a subnet of its own (e.g. 10.99.0.1/24)", cfg.Name, k, l)
+			}
+		}
+	}
 	if len(cfg.Gateway) == 0 {
 		for _, k := range cfg.Kernel {
 			p, err := peerAddr(k)
@@ -40,7 +48,7 @@ func Attach(ctx context.Context, n *stack.Network, gw *stack.Host, cfg Config) (
 		}
 	}
 	if cfg.Routes == nil {
-		cfg.Routes = labSubnets(n)
+		cfg.Routes = lab
 	}
 	if cfg.Capture == nil {
 		if capture, err := n.CaptureInterface("tun:"+cfg.Name, layers.LinkTypeRaw); err == nil {

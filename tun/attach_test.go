@@ -119,6 +119,8 @@ func TestAttachErrors(t *testing.T) {
 	require.ErrorContains(t, err, "gateway host")
 	_, err = Attach(context.Background(), n, n.Host("gw"), Config{Name: "ftplabt6", Kernel: []netip.Prefix{netip.MustParsePrefix("10.99.0.1/32")}})
 	require.ErrorContains(t, err, "too small")
+	_, err = Attach(context.Background(), n, n.Host("gw"), Config{Name: "ftplabt6", Kernel: []netip.Prefix{netip.MustParsePrefix("10.0.0.9/24")}})
+	require.ErrorContains(t, err, "kernel address 10.0.0.9/24 overlaps lab subnet 10.0.0.0/24")
 	// The gateway already has a NIC of that name: AddNIC fails after Open.
 	_, err = Attach(context.Background(), n, n.Host("gw"), Config{Name: "eth0", Kernel: []netip.Prefix{kernel4}})
 	require.Error(t, err)
