@@ -10,36 +10,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/stretchr/testify/require"
 )
 
 // benchSize is the file size of the third-party copy benchmarks.
 const benchSize = 256 << 20
 
-// tmpfsDir makes a directory on tmpfs (/dev/shm) when there is one, so
-// that disk speed does not limit a benchmark; it is removed at cleanup.
-func tmpfsDir(tb testing.TB) string {
-	tb.Helper()
-	base := ""
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm"
-	}
-	dir, err := os.MkdirTemp(base, "ftplab-bench-")
-	require.NoError(tb, err)
-	tb.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // vsftpdPair starts two vsftpd servers on tmpfs roots, the first holding
 // f.bin of benchSize bytes.
-func vsftpdPair(b *testing.B) (a, c vsftpd) {
-	dir := tmpfsDir(b)
+func vsftpdPair(b *testing.B) (a, c ftptest.Vsftpd) {
+	dir := ftptest.TmpfsDir(b)
 	ra, rc := filepath.Join(dir, "a"), filepath.Join(dir, "c")
 	require.NoError(b, os.Mkdir(ra, 0o777))
 	require.NoError(b, os.Mkdir(rc, 0o777))
 	require.NoError(b, os.WriteFile(filepath.Join(ra, "f.bin"), payload(benchSize), 0o644))
-	a = startVsftpd(b, netip.MustParseAddrPort("127.0.0.2:2121"), ra)
-	c = startVsftpd(b, netip.MustParseAddrPort("127.0.0.3:2121"), rc)
+	a = ftptest.StartVsftpd(b, netip.MustParseAddrPort("127.0.0.2:2121"), ra, true)
+	c = ftptest.StartVsftpd(b, netip.MustParseAddrPort("127.0.0.3:2121"), rc, true)
 	return a, c
 }
 
@@ -47,12 +34,12 @@ func vsftpdPair(b *testing.B) (a, c vsftpd) {
 // 256 MiB file between two vsftpd servers (tmpfs, loopback, inside a
 // network namespace of its own): the yardstick for BenchmarkFXP.
 func BenchmarkFXPVsftpdLftp(b *testing.B) {
-	if !inNetns(b, "vsftpd", "lftp") {
+	if !ftptest.Bench(b, ftptest.Need("vsftpd", "lftp")) {
 		return
 	}
 	a, c := vsftpdPair(b)
 	script := fmt.Sprintf("set ftp:use-fxp yes; set ftp:fxp-force yes; set cmd:fail-exit yes; "+
-		"get ftp://%s/f.bin -o ftp://%s/copy.bin; quit", a.addr, c.addr)
+		"get ftp://%s/f.bin -o ftp://%s/copy.bin; quit", a.Addr, c.Addr)
 	b.SetBytes(benchSize)
 	b.ResetTimer()
 	start := time.Now()
@@ -62,7 +49,7 @@ func BenchmarkFXPVsftpdLftp(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchSize)*float64(b.N)/time.Since(start).Seconds()/1e6, "MB/s")
 	b.StopTimer()
-	fi, err := os.Stat(filepath.Join(c.root, "copy.bin"))
+	fi, err := os.Stat(filepath.Join(c.Root, "copy.bin"))
 	require.NoError(b, err)
 	require.Equal(b, int64(benchSize), fi.Size())
 }
@@ -70,7 +57,7 @@ func BenchmarkFXPVsftpdLftp(b *testing.B) {
 // BenchmarkFXPVsftpdOurClient is our client driving the same copy as
 // BenchmarkFXPVsftpdLftp.
 func BenchmarkFXPVsftpdOurClient(b *testing.B) {
-	if !inNetns(b, "vsftpd") {
+	if !ftptest.Bench(b, ftptest.Need("vsftpd")) {
 		return
 	}
 	a, c := vsftpdPair(b)
@@ -79,8 +66,8 @@ func BenchmarkFXPVsftpdOurClient(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for b.Loop() {
-		src := dialAnon(b, ctx, a.addr, Options{})
-		dst := dialAnon(b, ctx, c.addr, Options{})
+		src := dialAnon(b, ctx, a.Addr, Options{})
+		dst := dialAnon(b, ctx, c.Addr, Options{})
 		res, err := Transfer(ctx, src, "f.bin", dst, "copy.bin", TransferOptions{})
 		require.NoError(b, err)
 		require.Equal(b, int64(benchSize), res.Bytes)

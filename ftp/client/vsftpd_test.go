@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -30,16 +31,16 @@ func payload(n int) []byte {
 }
 
 func TestVsftpdClient(t *testing.T) {
-	if !inNetns(t, "vsftpd") {
+	if !ftptest.Run(t, ftptest.Need("vsftpd")) {
 		return
 	}
 	ctx := testCtx(t)
-	v := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
+	v := ftptest.StartVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "", true)
 	data := payload(3<<20 + 17)
-	require.NoError(t, os.WriteFile(filepath.Join(v.root, "f.bin"), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(v.Root, "f.bin"), data, 0o644))
 	for _, mode := range []Mode{ModeAuto, ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := dialAnon(t, ctx, v.addr, Options{Mode: mode})
+			c := dialAnon(t, ctx, v.Addr, Options{Mode: mode})
 			assertRetr(t, ctx, c, "f.bin", data)
 			assertRetr(t, ctx, c, "f.bin", data[1000:], WithOffset(1000))
 
@@ -49,7 +50,7 @@ func TestVsftpdClient(t *testing.T) {
 			assert.Equal(t, int64(5000), n)
 			_, err = c.Appe(ctx, name, bytes.NewReader(data[5000:6000]))
 			require.NoError(t, err)
-			onDisk, err := os.ReadFile(filepath.Join(v.root, name))
+			onDisk, err := os.ReadFile(filepath.Join(v.Root, name))
 			require.NoError(t, err)
 			assert.Equal(t, data[:6000], onDisk)
 
@@ -86,26 +87,26 @@ func readIn(dir string) func(string) ([]byte, error) {
 }
 
 func TestVsftpdToVsftpdFXP(t *testing.T) {
-	if !inNetns(t, "vsftpd") {
+	if !ftptest.Run(t, ftptest.Need("vsftpd")) {
 		return
 	}
 	ctx := testCtx(t)
-	a := startVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "")
-	b := startVsftpd(t, netip.MustParseAddrPort("127.0.0.3:2121"), "")
+	a := ftptest.StartVsftpd(t, netip.MustParseAddrPort("127.0.0.2:2121"), "", true)
+	b := ftptest.StartVsftpd(t, netip.MustParseAddrPort("127.0.0.3:2121"), "", true)
 	data := payload(5<<20 + 3)
-	require.NoError(t, os.WriteFile(filepath.Join(a.root, "f.bin"), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(a.Root, "f.bin"), data, 0o644))
 	for _, side := range []Side{Source, Destination} {
 		t.Run(side.String(), func(t *testing.T) {
-			src := dialAnon(t, ctx, a.addr, Options{})
-			dst := dialAnon(t, ctx, b.addr, Options{})
-			assertCopy(t, src, "f.bin", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(b.root))
+			src := dialAnon(t, ctx, a.Addr, Options{})
+			dst := dialAnon(t, ctx, b.Addr, Options{})
+			assertCopy(t, src, "f.bin", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(b.Root))
 		})
 	}
 	// vsftpd answers a STAT sent during a transfer only after it: the
 	// reply must not be mistaken for the next command's.
 	t.Run("stat-polling", func(t *testing.T) {
-		src := dialAnon(t, ctx, a.addr, Options{})
-		dst := dialAnon(t, ctx, b.addr, Options{})
+		src := dialAnon(t, ctx, a.Addr, Options{})
+		dst := dialAnon(t, ctx, b.Addr, Options{})
 		var polls int
 		dst.opts.Trace = func(out bool, line string) {
 			if out && line == "STAT" {
@@ -113,7 +114,7 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 			}
 		}
 		opts := TransferOptions{Progress: func(int64) {}, PollInterval: time.Millisecond}
-		assertCopy(t, src, "f.bin", dst, "copy-polled", opts, data, readIn(b.root))
+		assertCopy(t, src, "f.bin", dst, "copy-polled", opts, data, readIn(b.Root))
 		t.Logf("%d STAT polls", polls)
 	})
 }
@@ -121,26 +122,26 @@ func TestVsftpdToVsftpdFXP(t *testing.T) {
 // TestVsftpdOursFXP copies server to server between vsftpd and our server,
 // both ways and in both passive orders.
 func TestVsftpdOursFXP(t *testing.T) {
-	if !inNetns(t, "vsftpd") {
+	if !ftptest.Run(t, ftptest.Need("vsftpd")) {
 		return
 	}
 	ctx := testCtx(t)
 	vAddr := netip.MustParseAddrPort("127.0.0.2:2121")
-	v := startVsftpd(t, vAddr, "")
+	v := ftptest.StartVsftpd(t, vAddr, "", true)
 	ours := startServer(t, "127.0.0.3:2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(vAddr.Addr(), 32)}})
 	data := payload(2<<20 + 5)
-	require.NoError(t, os.WriteFile(filepath.Join(v.root, "from-vsftpd"), data, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(v.Root, "from-vsftpd"), data, 0o644))
 	require.NoError(t, ours.mem.WriteFile("/from-ours", data))
 	for _, side := range []Side{Source, Destination} {
 		t.Run("vsftpd-to-ours/passive-"+side.String(), func(t *testing.T) {
-			src := dialAnon(t, ctx, v.addr, Options{})
+			src := dialAnon(t, ctx, v.Addr, Options{})
 			dst := dialUser(t, ctx, ours.addr, Options{})
 			assertCopy(t, src, "from-vsftpd", dst, "/copy-"+side.String(), TransferOptions{Passive: side}, data, ours.mem.ReadFile)
 		})
 		t.Run("ours-to-vsftpd/passive-"+side.String(), func(t *testing.T) {
 			src := dialUser(t, ctx, ours.addr, Options{})
-			dst := dialAnon(t, ctx, v.addr, Options{})
-			assertCopy(t, src, "from-ours", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(v.root))
+			dst := dialAnon(t, ctx, v.Addr, Options{})
+			assertCopy(t, src, "from-ours", dst, "copy-"+side.String(), TransferOptions{Passive: side}, data, readIn(v.Root))
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
@@ -97,29 +98,20 @@ func TestCurl(t *testing.T) {
 	local := filepath.Join(dir, "local.bin")
 	require.NoError(t, os.WriteFile(local, content[:99999], 0o644))
 
-	modes := []struct {
-		name string
-		args []string
-	}{
-		{"EPSV", nil},
-		{"PASV", []string{"--disable-epsv"}},
-		{"PORT", []string{"-P", "127.0.0.1", "--disable-eprt"}},
-		{"EPRT", []string{"-P", "127.0.0.1"}},
-	}
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			got := filepath.Join(dir, "got-"+m.name)
-			args := append([]string{"-sS", "--max-time", "30", "-o", got, url(ts, "/f.bin")}, m.args...)
+	for _, m := range ftptest.CurlModes("127.0.0.1") {
+		t.Run(m.Name, func(t *testing.T) {
+			got := filepath.Join(dir, "got-"+m.Name)
+			args := append([]string{"-sS", "--max-time", "30", "-o", got, url(ts, "/f.bin")}, m.Args...)
 			out, err := run(t, time.Minute, curl, args...)
 			require.NoError(t, err, out)
 			data, err := os.ReadFile(got)
 			require.NoError(t, err)
 			require.Equal(t, content, data)
 
-			args = append([]string{"-sS", "--max-time", "30", "-T", local, url(ts, "/up-"+m.name)}, m.args...)
+			args = append([]string{"-sS", "--max-time", "30", "-T", local, url(ts, "/up-"+m.Name)}, m.Args...)
 			out, err = run(t, time.Minute, curl, args...)
 			require.NoError(t, err, out)
-			up, err := ts.fs.ReadFile("/up-" + m.name)
+			up, err := ts.fs.ReadFile("/up-" + m.Name)
 			require.NoError(t, err)
 			require.Equal(t, content[:99999], up)
 		})

@@ -1,0 +1,130 @@
+package ftptest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Vsftpd is a vsftpd server started for a test inside its namespace.
+type Vsftpd struct {
+	Addr netip.AddrPort // where it listens
+	Root string         // its anonymous root
+}
+
+// URL is the ftp:// URL of path on v (anonymous).
+func (v Vsftpd) URL(path string) string { return "ftp://" + v.Addr.String() + path }
+
+// StartVsftpd runs vsftpd on addr with anonymous access to root (a new
+// temporary directory when empty) and kills it at cleanup. With writable,
+// anonymous users may upload and make directories, and PORT/PASV to other
+// hosts are allowed (pasv_promiscuous, port_promiscuous) so vsftpd can take
+// part in third-party copies. It must run inside a namespace of Run or Bench.
+func StartVsftpd(tb testing.TB, addr netip.AddrPort, root string, writable bool) Vsftpd {
+	tb.Helper()
+	if !Inside() {
+		tb.Fatal("StartVsftpd outside a test network namespace")
+	}
+	if _, err := exec.LookPath("vsftpd"); err != nil {
+		tb.Skip("vsftpd not installed")
+	}
+	dir := tb.TempDir()
+	if root == "" {
+		root = filepath.Join(dir, "root")
+		require.NoError(tb, os.Mkdir(root, 0o755))
+	}
+	write := "NO"
+	if writable {
+		write = "YES"
+		require.NoError(tb, os.Chmod(root, 0o777))
+	}
+	conf := fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=%s
+listen_port=%d
+background=NO
+anonymous_enable=YES
+local_enable=NO
+anon_root=%s
+write_enable=%[4]s
+anon_upload_enable=%[4]s
+anon_mkdir_write_enable=%[4]s
+anon_other_write_enable=%[4]s
+pasv_promiscuous=%[4]s
+port_promiscuous=%[4]s
+anon_umask=022
+no_anon_password=YES
+seccomp_sandbox=NO
+allow_writeable_chroot=YES
+secure_chroot_dir=/var/run/vsftpd/empty
+run_as_launching_user=YES
+connect_from_port_20=NO
+xferlog_enable=NO
+vsftpd_log_file=%s
+`, addr.Addr(), addr.Port(), root, write, filepath.Join(dir, "vsftpd.log"))
+	path := filepath.Join(dir, "vsftpd.conf")
+	require.NoError(tb, os.WriteFile(path, []byte(conf), 0o600))
+	require.NoError(tb, os.MkdirAll("/var/run/vsftpd/empty", 0o755))
+	cmd := exec.Command("vsftpd", path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	require.NoError(tb, cmd.Start(), "start vsftpd")
+	tb.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("vsftpd on %s did not start: %v; its output: %s", addr, err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return Vsftpd{Addr: addr, Root: root}
+}
+
+// CurlMode is one of curl's ways to open an FTP data connection.
+type CurlMode struct {
+	Name string   // the command it makes curl use: EPSV, PASV, PORT, EPRT
+	Args []string // curl's options for it
+}
+
+// CurlModes lists curl's four data-connection modes; the active ones (PORT,
+// EPRT) listen on activeAddr.
+func CurlModes(activeAddr string) []CurlMode {
+	return []CurlMode{
+		{"EPSV", nil},
+		{"PASV", []string{"--disable-epsv"}},
+		{"PORT", []string{"-P", activeAddr, "--disable-eprt"}},
+		{"EPRT", []string{"-P", activeAddr}},
+	}
+}
+
+// TmpfsDir makes a directory on tmpfs (/dev/shm) where there is one, so
+// that disk speed does not limit a benchmark; it is removed at cleanup.
+func TmpfsDir(tb testing.TB) string {
+	tb.Helper()
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "ftplab-test-")
+	require.NoError(tb, err)
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
