@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/ftplab/ftplab/labs"
@@ -37,14 +36,9 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
   ftplab run slow-client --live | wireshark -k -i -`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := labs.DefaultLab
-			if len(args) == 1 {
-				name = args[0]
-			}
-			lab, err := labs.Open(name)
+			lab, err := openLab(cmd, args, 2)
 			if err != nil {
-				printLabErrors(cmd, err)
-				return &exitError{code: 2, err: fmt.Errorf("%s: not a valid lab", name)}
+				return err
 			}
 			out := cmd.OutOrStdout()
 			opts := labs.Options{CaptureFile: capture}
@@ -57,7 +51,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 			opts.Out = out
 			opts.Progress = isTerminal(out)
 			if verbose {
-				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+				opts.Logger = debugLogger(cmd)
 			}
 			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
 			rep, err := labs.Run(cmd.Context(), lab, opts)

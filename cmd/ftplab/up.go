@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 
@@ -41,18 +40,13 @@ Packets crossing the device are captured as interface tun:NAME.`,
   ftplab up mylab.yaml --capture /tmp/up.pcapng`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := labs.DefaultLab
-			if len(args) == 1 {
-				name = args[0]
-			}
-			lab, err := labs.Open(name)
+			lab, err := openLab(cmd, args, 2)
 			if err != nil {
-				printLabErrors(cmd, err)
-				return &exitError{code: 2, err: fmt.Errorf("%s: not a valid lab", name)}
+				return err
 			}
 			opts := labs.UpOptions{TUN: tunName, CaptureFile: capture}
 			if verbose {
-				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+				opts.Logger = debugLogger(cmd)
 			}
 			ctx := cmd.Context()
 			r, err := labs.Up(ctx, lab, opts)

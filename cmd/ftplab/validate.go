@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/ftplab/ftplab/labs"
 	"github.com/spf13/cobra"
@@ -24,16 +25,36 @@ An argument that is not a file is taken as the name of an embedded lab.`,
   ftplab validate rfc478`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := labs.Open(args[0])
+			l, err := openLab(cmd, args, 1)
 			if err != nil {
-				printLabErrors(cmd, err)
-				return &exitError{code: 1, err: fmt.Errorf("%s: not a valid lab", args[0])}
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok: lab %q, %d hosts, %d switches, %d links, %d servers, %d steps\n",
 				l.Source, l.Name, len(l.Hosts), len(l.Switches), len(l.Links), len(l.Servers), len(l.Steps))
 			return nil
 		},
 	}
+}
+
+// openLab opens the lab named by the command's optional argument (the
+// default lab without one), printing every problem of an invalid lab to
+// stderr and returning an exitError with status code.
+func openLab(cmd *cobra.Command, args []string, code int) (*labs.Lab, error) {
+	name := labs.DefaultLab
+	if len(args) == 1 {
+		name = args[0]
+	}
+	lab, err := labs.Open(name)
+	if err != nil {
+		printLabErrors(cmd, err)
+		return nil, &exitError{code: code, err: fmt.Errorf("%s: not a valid lab", name)}
+	}
+	return lab, nil
+}
+
+// debugLogger logs at debug level to the command's stderr.
+func debugLogger(cmd *cobra.Command) *slog.Logger {
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // printLabErrors prints each lab error with its source snippet to stderr.
