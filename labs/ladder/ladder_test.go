@@ -124,6 +124,28 @@ func rfc478(s *synth) {
 	ac.reply("226 Sent")
 }
 
+// rfc478Exchange is the synthesized RFC 478 exchange (see rfc478) past the
+// logins: what the brief ladder shows, and the tail of the full one.
+var rfc478Exchange = []string{
+	"A→B  SOCK 10,0,0,3,0,20",
+	"B→A  200 SOCK ok",
+	"A→C  SOCK 10,0,0,2,0,20",
+	"C→A  200 SOCK ok",
+	"A→B  PASV",
+	"B→A  227 Entering Passive Mode (10,0,0,2,0,20)",
+	"E→B  SYN to :20 refused (RST) ×2",
+	"E→B  SYN data connection :50002 → :20",
+	"E⇒B  data 10 bytes, RST",
+	"A→B  STOR /f",
+	"A→C  RTRV /f",
+	"C→B  SYN data connection :20 → :20",
+	"B→A  150 Receiving",
+	"C→A  150 Sending",
+	"C⇒B  data 2000 bytes, FIN",
+	"B→A  226 Stored",
+	"C→A  226 Sent",
+}
+
 // TestRFC478Ladder checks that the RFC 478 exchange reads like the RFC's own
 // table, from a pcapng that records every frame twice (as ftplab's capture
 // does at both ends of a link).
@@ -133,31 +155,14 @@ func TestRFC478Ladder(t *testing.T) {
 	l, err := Read(bytes.NewReader(s.pcapngTwice()))
 	require.NoError(t, err)
 	got := labels(t, l, map[string]string{"10.0.0.1": "A", "10.0.0.2": "B", "10.0.0.3": "C", "10.0.0.66": "E"})
-	want := []string{
+	want := append([]string{
 		"B→A  220 B ready",
 		"C→A  220 C ready",
 		"A→B  USER user",
 		"B→A  331 Password required",
 		"A→B  PASS ****",
 		"B→A  230 Logged in",
-		"A→B  SOCK 10,0,0,3,0,20",
-		"B→A  200 SOCK ok",
-		"A→C  SOCK 10,0,0,2,0,20",
-		"C→A  200 SOCK ok",
-		"A→B  PASV",
-		"B→A  227 Entering Passive Mode (10,0,0,2,0,20)",
-		"E→B  SYN to :20 refused (RST) ×2",
-		"E→B  SYN data connection :50002 → :20",
-		"E⇒B  data 10 bytes, RST",
-		"A→B  STOR /f",
-		"A→C  RTRV /f",
-		"C→B  SYN data connection :20 → :20",
-		"B→A  150 Receiving",
-		"C→A  150 Sending",
-		"C⇒B  data 2000 bytes, FIN",
-		"B→A  226 Stored",
-		"C→A  226 Sent",
-	}
+	}, rfc478Exchange...)
 	assert.Equal(t, want, got)
 	var b bytes.Buffer
 	require.NoError(t, l.Render(&b, Options{Names: map[netip.Addr]string{netip.MustParseAddr("10.0.0.1"): "A", netip.MustParseAddr("10.0.0.2"): "B", netip.MustParseAddr("10.0.0.3"): "C", netip.MustParseAddr("10.0.0.66"): "E"}, Order: []string{"A", "B", "C"}}))
@@ -263,24 +268,6 @@ func TestBrief(t *testing.T) {
 			got = append(got, m[1])
 		}
 	}
-	assert.Equal(t, []string{
-		"A→B  SOCK 10,0,0,3,0,20",
-		"B→A  200 SOCK ok",
-		"A→C  SOCK 10,0,0,2,0,20",
-		"C→A  200 SOCK ok",
-		"A→B  PASV",
-		"B→A  227 Entering Passive Mode (10,0,0,2,0,20)",
-		"E→B  SYN to :20 refused (RST) ×2",
-		"E→B  SYN data connection :50002 → :20",
-		"E⇒B  data 10 bytes, RST",
-		"A→B  STOR /f",
-		"A→C  RTRV /f",
-		"C→B  SYN data connection :20 → :20",
-		"B→A  150 Receiving",
-		"C→A  150 Sending",
-		"C⇒B  data 2000 bytes, FIN",
-		"B→A  226 Stored",
-		"C→A  226 Sent",
-	}, got)
+	assert.Equal(t, rfc478Exchange, got)
 	assert.Contains(t, b.String(), "(6 login, TYPE and QUIT lines hidden)")
 }
