@@ -2,7 +2,6 @@ package tun
 
 import (
 	"fmt"
-	"github.com/ftplab/ftplab/tun/netnstest"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"github.com/stretchr/testify/require"
 )
 

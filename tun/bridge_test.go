@@ -3,13 +3,13 @@ package tun
 import (
 	"context"
 	"errors"
-	"github.com/ftplab/ftplab/tun/netnstest"
 	"net"
 	"net/netip"
 	"os/exec"
 	"testing"
 	"time"
 
+	"github.com/ftplab/ftplab/tun/netnstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
