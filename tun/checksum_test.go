@@ -74,6 +74,7 @@ func TestFixChecksums(t *testing.T) {
 			require.NoError(t, checksumsValid(good))
 			name := proto + map[bool]string{false: "/v4", true: "/v6"}[v6]
 			t.Run(name, func(t *testing.T) {
+				assert.True(t, checksumsOK(split(good)), "valid packet judged bad")
 				same := append([]byte(nil), good...)
 				assert.False(t, fixChecksums(same), "valid packet changed")
 				assert.Equal(t, good, same)
@@ -85,6 +86,7 @@ func TestFixChecksums(t *testing.T) {
 						continue
 					}
 					require.Error(t, checksumsValid(bad))
+					assert.False(t, checksumsOK(split(bad)), "bad checksum judged valid")
 					assert.True(t, fixChecksums(bad), "bad checksum not fixed")
 					assert.Equal(t, good, bad)
 				}
@@ -96,6 +98,7 @@ func TestFixChecksums(t *testing.T) {
 		bad := append([]byte(nil), good...)
 		bad[8]-- // TTL decremented without a new header checksum
 		good[8]--
+		assert.False(t, checksumsOK(split(bad)))
 		assert.True(t, fixChecksums(bad))
 		require.NoError(t, checksumsValid(bad))
 		assert.Equal(t, bad[:20][10:12], recomputedHeaderSum(good))
@@ -105,6 +108,17 @@ func TestFixChecksums(t *testing.T) {
 			assert.False(t, fixChecksums(b))
 		}
 	})
+}
+
+// split cuts b into parts of odd and even lengths, the way a packet
+// buffer's header and payload views lie.
+func split(b []byte) [][]byte {
+	var parts [][]byte
+	for i, n := 0, 7; len(b) > 0; i, n = i+1, n+i%3 {
+		k := min(n, len(b))
+		parts, b = append(parts, b[:k]), b[k:]
+	}
+	return parts
 }
 
 // recomputedHeaderSum is the IPv4 header checksum gopacket computes for

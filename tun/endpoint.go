@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -33,12 +34,15 @@ type Stats struct {
 }
 
 // endpoint is the gVisor link endpoint of a device: fdbased reads from the
-// TUN file descriptor; WritePackets here fixes checksums and queues a flat
-// copy of each packet for the writer goroutine, which writes it with one
-// write(2), captures and counts it. The queue is bounded: while it is full
+// TUN file descriptor; WritePackets here queues a reference to each packet
+// for the writer goroutine, which checks its checksums, writes it with one
+// writev(2) straight from the packet's views, captures and counts it. A
+// packet whose checksums need fixing, or that is captured, is first copied
+// into one flat buffer. The queue is bounded: while it is full
 // WritePackets waits (backpressure), so nothing is dropped silently, and
-// the stack's goroutines and the kernel's receive path (which runs inside
-// the write) use both CPUs.
+// the stack's goroutines (forwarding on the gateway) and the writer, inside
+// whose write the kernel's receive path runs, use both CPUs; the copy and
+// the checksum pass stay off the forwarding goroutine.
 type endpoint struct {
 	nested.Endpoint
 	child   gvstack.LinkEndpoint
@@ -48,9 +52,9 @@ type endpoint struct {
 	// mu guards out against stop: senders hold it shared.
 	mu       sync.RWMutex
 	closed   atomic.Bool
-	stopping chan struct{} // closed by stop: wakes blocked senders
-	out      chan *[]byte  // packets for the writer, at most queueLen
-	done     chan struct{} // closed when the writer has drained out
+	stopping chan struct{}              // closed by stop: wakes blocked senders
+	out      chan *gvstack.PacketBuffer // packets for the writer, at most queueLen
+	done     chan struct{}              // closed when the writer has drained out
 
 	toPkts, toBytes, fromPkts, fromBytes, fixed, writeDrops atomic.Uint64
 }
@@ -81,7 +85,7 @@ func newEndpoint(fd int, mtu uint32, capture func(time.Time, []byte)) (*endpoint
 		return nil, err
 	}
 	e := &endpoint{child: child, fd: fd, capture: capture,
-		stopping: make(chan struct{}), out: make(chan *[]byte, queueLen), done: make(chan struct{})}
+		stopping: make(chan struct{}), out: make(chan *gvstack.PacketBuffer, queueLen), done: make(chan struct{})}
 	e.Endpoint.Init(child, e)
 	go e.writer()
 	return e, nil
@@ -110,19 +114,11 @@ func (e *endpoint) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error
 			e.writeDrops.Add(uint64(pkts.Len() - i))
 			return i, &tcpip.ErrClosedForSend{}
 		}
-		bp := bufPool.Get().(*[]byte)
-		b := (*bp)[:0]
-		for _, s := range pkt.AsSlices() {
-			b = append(b, s...)
-		}
-		*bp = b
-		if fixChecksums(b) {
-			e.fixed.Add(1)
-		}
+		pkt.IncRef()
 		select {
-		case e.out <- bp:
+		case e.out <- pkt:
 		case <-e.stopping:
-			bufPool.Put(bp)
+			pkt.DecRef()
 			e.writeDrops.Add(uint64(pkts.Len() - i))
 			return i, &tcpip.ErrClosedForSend{}
 		}
@@ -133,26 +129,70 @@ func (e *endpoint) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error
 // writer writes queued packets until stop closes the queue.
 func (e *endpoint) writer() {
 	defer close(e.done)
-	for bp := range e.out {
-		b := *bp
-		if err := e.write(b); err != nil {
+	var iov []unix.Iovec
+	for pkt := range e.out {
+		parts := pkt.AsSlices()
+		var err tcpip.Error
+		n := 0
+		if e.capture == nil && checksumsOK(parts) && pkt.Size() > 0 {
+			iov = iov[:0]
+			for _, p := range parts {
+				if len(p) > 0 {
+					iov = append(iov, unix.Iovec{Base: &p[0]})
+					iov[len(iov)-1].SetLen(len(p))
+					n += len(p)
+				}
+			}
+			err = e.write(func() error { return writev(e.fd, iov) })
+		} else {
+			n, err = e.writeFlat(parts)
+		}
+		if err != nil {
 			e.writeDrops.Add(1)
 		} else {
 			e.toPkts.Add(1)
-			e.toBytes.Add(uint64(len(b)))
-			if e.capture != nil {
-				e.capture(time.Now(), b)
-			}
+			e.toBytes.Add(uint64(n))
 		}
-		bufPool.Put(bp)
+		pkt.DecRef()
 	}
 }
 
-// write writes one packet, polling for writability while the kernel
-// pushes back.
-func (e *endpoint) write(b []byte) tcpip.Error {
+// writeFlat copies a packet into one buffer, fixes its checksums, writes
+// and captures it.
+func (e *endpoint) writeFlat(parts [][]byte) (int, tcpip.Error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b := (*bp)[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	*bp = b
+	if fixChecksums(b) {
+		e.fixed.Add(1)
+	}
+	if err := e.write(func() error { _, err := unix.Write(e.fd, b); return err }); err != nil {
+		return 0, err
+	}
+	if e.capture != nil {
+		e.capture(time.Now(), b)
+	}
+	return len(b), nil
+}
+
+// writev writes one packet from iov with writev(2).
+func writev(fd int, iov []unix.Iovec) error {
+	_, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// write runs one write of a packet, polling for writability while the
+// kernel pushes back.
+func (e *endpoint) write(do func() error) tcpip.Error {
 	for {
-		_, err := unix.Write(e.fd, b)
+		err := do()
 		switch {
 		case err == nil:
 			return nil
