@@ -91,6 +91,16 @@ func newEndpoint(fd int, mtu uint32, capture func(time.Time, []byte)) (*endpoint
 	return e, nil
 }
 
+// Capabilities implements gvstack.LinkEndpoint: fdbased's, plus TX
+// checksum offload. The writer checks every packet's checksums anyway and
+// fills in those gVisor leaves to "hardware" (the gateway's own packets,
+// counted in ChecksumsFixed); without the flag the gateway would recompute
+// the transport checksum of every packet it forwards to the kernel, a
+// second full pass over each packet on the forwarding goroutine.
+func (e *endpoint) Capabilities() gvstack.LinkEndpointCapabilities {
+	return e.Endpoint.Capabilities() | gvstack.CapabilityTXChecksumOffload
+}
+
 // DeliverNetworkPacket counts and captures a packet from the kernel and
 // hands it to the stack.
 func (e *endpoint) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *gvstack.PacketBuffer) {
