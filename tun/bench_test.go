@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -44,6 +45,8 @@ func BenchmarkTUNDownload(b *testing.B) {
 				}
 			}
 			netnstest.LoUp(b)
+			// As ftplab up runs a lab with a TUN device.
+			defer runtime.GOMAXPROCS(RaiseProcs())
 			var capture io.Writer
 			if tc.capture {
 				f, err := os.Create(filepath.Join(b.TempDir(), "bench.pcapng"))

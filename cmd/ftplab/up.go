@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/ftplab/ftplab/labs"
+	"github.com/ftplab/ftplab/tun"
 	"github.com/spf13/cobra"
 )
 
@@ -52,6 +53,9 @@ Packets crossing the device are captured as interface tun:NAME.`,
 			r, err := labs.Up(ctx, lab, opts)
 			if err != nil {
 				return err
+			}
+			if r.Device != nil {
+				tun.RaiseProcs()
 			}
 			printUp(cmd.OutOrStdout(), r)
 			<-ctx.Done()
