@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/stack"
-	"github.com/ftplab/ftplab/tun/netnstest"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
@@ -41,7 +41,7 @@ func twoHostLab(t *testing.T, buf io.Writer) *stack.Network {
 // pcapng gets a "tun:NAME" raw-IP interface whose packets carry valid
 // checksums, and closing leaves no device or route.
 func TestAttachLab(t *testing.T) {
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
 	var pcap bytes.Buffer
@@ -110,7 +110,7 @@ func TestAttachLab(t *testing.T) {
 // TestAttachErrors: bad input to Attach is an error, and a failed attach
 // leaves no device behind.
 func TestAttachErrors(t *testing.T) {
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
 	n := twoHostLab(t, nil)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftplab/ftplab/tun/netnstest"
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -36,7 +36,7 @@ func BenchmarkTUNDownload(b *testing.B) {
 		{"mtu=65520/capture", 65520, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			if !netnstest.Bench(b) {
+			if !ftptest.Bench(b, ftptest.NeedTUN(), ftptest.Need("curl", "vsftpd")) {
 				return
 			}
 			for _, tool := range []string{"curl", "vsftpd"} {
@@ -44,7 +44,7 @@ func BenchmarkTUNDownload(b *testing.B) {
 					b.Skipf("%s not installed", tool)
 				}
 			}
-			netnstest.LoUp(b)
+			ftptest.LoUp(b)
 			// As ftplab up runs a lab with a TUN device.
 			defer runtime.GOMAXPROCS(RaiseProcs())
 			var capture io.Writer

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftplab/ftplab/tun/netnstest"
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
@@ -110,7 +110,7 @@ func assertGone(t *testing.T, name string) {
 // gateway, valid checksums in every captured packet, counters that match
 // the capture, and nothing left after Close.
 func TestBridgeBareStack(t *testing.T) {
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
 	log := &packetLog{}
@@ -207,7 +207,7 @@ func srcOf(b []byte) []byte {
 // TestCloseOnCancel: cancelling Open's context removes the device and its
 // routes, as SIGINT/SIGTERM do through the command's context.
 func TestCloseOnCancel(t *testing.T) {
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -229,10 +229,10 @@ func TestCloseOnCancel(t *testing.T) {
 // left alone; a start that fails half-way (a route the kernel rejects)
 // leaves nothing behind.
 func TestOpenRefusals(t *testing.T) {
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
-	netnstest.LoUp(t)
+	ftptest.LoUp(t)
 	first, err := Open(context.Background(), testConfig("ftplabt2", nil))
 	require.NoError(t, err)
 	defer first.Close()
@@ -276,12 +276,12 @@ func TestOpenRefusals(t *testing.T) {
 // clear message), not a panic. The test drops the capability with setpriv
 // inside its namespace.
 func TestNoNetAdmin(t *testing.T) {
-	if !netnstest.Inside() {
+	if !ftptest.Inside() {
 		if _, err := exec.LookPath("setpriv"); err != nil {
 			t.Skip("setpriv (util-linux) not installed: cannot drop CAP_NET_ADMIN")
 		}
 	}
-	if !netnstest.Run(t, "setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--") {
+	if !ftptest.Run(t, ftptest.NeedTUN(), ftptest.Wrap("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--")) {
 		return
 	}
 	_, err := Open(context.Background(), testConfig("ftplabt4", nil))

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
 	"github.com/ftplab/ftplab/stack"
-	"github.com/ftplab/ftplab/tun/netnstest"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/stretchr/testify/assert"
@@ -155,14 +155,14 @@ func ftpPayloads(t *testing.T, path string) string {
 // the FTP commands; and when the lab stops no device or route is left.
 func TestKernelClients(t *testing.T) {
 	for _, tool := range []string{"curl", "lftp", "tcpdump"} {
-		if _, err := exec.LookPath(tool); err != nil && !netnstest.Inside() {
+		if _, err := exec.LookPath(tool); err != nil && !ftptest.Inside() {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
-	netnstest.LoUp(t)
+	ftptest.LoUp(t)
 	const size = 1 << 20
 	lab := startKernelLab(t, "ftplab0", 0, size, nil)
 	for _, a := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "fd00::1", "fd00::2", "fd00::3", "10.99.0.2", "fd99::2"} {

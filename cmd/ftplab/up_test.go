@@ -20,8 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"go.uber.org/goleak"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/tun"
-	"github.com/ftplab/ftplab/tun/netnstest"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
@@ -49,10 +49,10 @@ func (l *lockedBuffer) String() string {
 // with no device or route left, and the capture has the tun:ftplabu0
 // interface. A taken device name and an unknown lab are clear errors.
 func TestUpTUN(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil && !netnstest.Inside() {
+	if _, err := exec.LookPath("curl"); err != nil && !ftptest.Inside() {
 		t.Skip("curl not installed")
 	}
-	if !netnstest.Run(t) {
+	if !ftptest.Run(t, ftptest.NeedTUN()) {
 		return
 	}
 	t.Cleanup(func() { goleak.VerifyNone(t) })

@@ -55,7 +55,8 @@ func Need(tools ...string) Option { return func(o *options) { o.tools = append(o
 func NeedTUN() Option { return func(o *options) { o.tun = true } }
 
 // Wrap runs the child through a command prefix (such as setpriv) inside the
-// namespace.
+// namespace. The child then leaves loopback as it is, since the wrapper may
+// have dropped the capability to bring it up.
 func Wrap(cmd ...string) Option { return func(o *options) { o.wrap = cmd } }
 
 func collect(opts []Option) options {
@@ -135,7 +136,9 @@ func (o options) enter(tb testing.TB) {
 		require.NoError(tb, err, "open %s", tunPath)
 		require.NoError(tb, f.Close())
 	}
-	LoUp(tb)
+	if o.wrap == nil {
+		LoUp(tb)
+	}
 }
 
 // LoUp brings up the namespace's loopback device.
@@ -163,9 +166,11 @@ func unshare(o options) ([]string, string) {
 	if err != nil {
 		return nil, "unshare (util-linux) not installed"
 	}
-	args := []string{path, "-rn"}
+	// A PID namespace too (--pid --fork --kill-child): when the test ends,
+	// the kernel kills every process it started there, daemons included.
+	args := []string{path, "-rn", "--pid", "--fork", "--kill-child"}
 	if os.Geteuid() == 0 {
-		args = []string{path, "-n"}
+		args = []string{path, "-n", "--pid", "--fork", "--kill-child"}
 	}
 	if out, err := exec.Command(args[0], append(args[1:], "true")...).CombinedOutput(); err != nil {
 		return nil, "cannot create a network namespace (" + strings.Join(args, " ") + "): " + strings.TrimSpace(string(out)) + " " + err.Error()
