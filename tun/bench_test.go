@@ -24,27 +24,26 @@ const benchSize = 256 << 20
 // FTP server behind the lab's gateway host through the TUN device, and in
 // the same run 256 MiB from vsftpd over the namespace's loopback (tmpfs
 // file); it reports both rates in MB/s and their ratio. Sub-benchmarks vary
-// the MTU of the TUN link and the lab links, and the capture.
+// the MTU of the TUN link and the lab links, the capture, and where the
+// server is: behind the gateway (B: lab link, switch, forwarding, TUN) or on
+// the gateway host itself (A: the TUN bridge alone).
 func BenchmarkTUNDownload(b *testing.B) {
 	for _, tc := range []struct {
-		name    string
-		mtu     uint32
-		capture bool
+		name      string
+		mtu       uint32
+		capture   bool
+		onGateway bool
 	}{
-		{"mtu=1500", 1500, false},
-		{"mtu=65520", 65520, false},
-		{"mtu=65520/capture", 65520, true},
+		{"mtu=1500", 1500, false, false},
+		{"mtu=65520", 65520, false, false},
+		{"mtu=65520/capture", 65520, true, false},
+		{"mtu=1500/server-on-gateway", 1500, false, true},
+		{"mtu=65520/server-on-gateway", 65520, false, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			if !ftptest.Bench(b, ftptest.NeedTUN(), ftptest.Need("curl", "vsftpd")) {
 				return
 			}
-			for _, tool := range []string{"curl", "vsftpd"} {
-				if _, err := exec.LookPath(tool); err != nil {
-					b.Skipf("%s not installed", tool)
-				}
-			}
-			ftptest.LoUp(b)
 			// As ftplab up runs a lab with a TUN device.
 			defer runtime.GOMAXPROCS(RaiseProcs())
 			var capture io.Writer
@@ -55,6 +54,11 @@ func BenchmarkTUNDownload(b *testing.B) {
 				capture = f
 			}
 			lab := startKernelLab(b, "ftplabb0", tc.mtu, benchSize, capture)
+			url := "ftp://user:user@10.0.0.2/file.bin" // B, behind the gateway
+			if tc.onGateway {
+				lab.serve(b, "A", benchSize)
+				url = "ftp://user:user@10.0.0.1/file.bin"
+			}
 			vs := startLoopbackVsftpd(b)
 			b.ResetTimer()
 			// Each iteration takes the median of three downloads on each
@@ -64,7 +68,7 @@ func BenchmarkTUNDownload(b *testing.B) {
 			var cpu time.Duration
 			for range b.N {
 				c0 := processCPU()
-				tunRate += median3(func() float64 { return curlRate(b, "ftp://user:user@10.0.0.2/file.bin") })
+				tunRate += median3(func() float64 { return curlRate(b, url) })
 				cpu += processCPU() - c0
 				loRate += median3(func() float64 { return curlRate(b, vs) })
 			}

@@ -59,31 +59,37 @@ func startKernelLab(tb testing.TB, name string, mtu uint32, fileSize int64, capt
 	require.NoError(tb, err)
 	l := &kernelLab{net: n, stores: map[string]*store.Mem{}}
 	tb.Cleanup(l.Close)
-	trust := map[string]string{"B": "10.0.0.3/32", "C": "10.0.0.2/32"}
-	for _, h := range []string{"B", "C"} {
-		st := store.NewMem()
-		require.NoError(tb, st.AddGenerated("/file.bin", fileSize, uint64(len(h))))
-		require.NoError(tb, st.Mkdir("/incoming"))
-		srv, err := server.New(server.Config{
-			Network:      n.Host(h),
-			Store:        st,
-			Users:        []server.User{{Name: "user", Password: "user"}},
-			Anonymous:    true,
-			TrustedPeers: []netip.Prefix{p(trust[h])},
-		})
-		require.NoError(tb, err)
-		ln, err := n.Host(h).Listen(context.Background(), "tcp", ":21")
-		require.NoError(tb, err)
-		l.stores[h], l.servers = st, append(l.servers, srv)
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			_ = srv.Serve(context.Background(), ln)
-		}()
-	}
+	l.serve(tb, "B", fileSize, p("10.0.0.3/32"))
+	l.serve(tb, "C", fileSize, p("10.0.0.2/32"))
 	l.dev, err = Attach(context.Background(), n, n.Host("A"), Config{Name: name, MTU: mtu, Kernel: []netip.Prefix{kernel4, kernel6}})
 	require.NoError(tb, err)
 	return l
+}
+
+// serve starts an FTP server on host h (port 21) with user:user and
+// anonymous access, "/file.bin" of fileSize bytes and a writable
+// "/incoming", trusting the given peers for third-party transfers.
+func (l *kernelLab) serve(tb testing.TB, h string, fileSize int64, trust ...netip.Prefix) {
+	tb.Helper()
+	st := store.NewMem()
+	require.NoError(tb, st.AddGenerated("/file.bin", fileSize, uint64(len(h))))
+	require.NoError(tb, st.Mkdir("/incoming"))
+	srv, err := server.New(server.Config{
+		Network:      l.net.Host(h),
+		Store:        st,
+		Users:        []server.User{{Name: "user", Password: "user"}},
+		Anonymous:    true,
+		TrustedPeers: trust,
+	})
+	require.NoError(tb, err)
+	ln, err := l.net.Host(h).Listen(context.Background(), "tcp", ":21")
+	require.NoError(tb, err)
+	l.stores[h], l.servers = st, append(l.servers, srv)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_ = srv.Serve(context.Background(), ln)
+	}()
 }
 
 // Close stops the device, the servers and the network.
