@@ -4,6 +4,7 @@ BIN     := bin/ftplab
 PKGS    := ./...
 
 .PHONY: all build demo test vet bench fuzz clean
+FUZZTIME ?= 30s
 
 all: build
 
@@ -22,6 +23,14 @@ test: vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+# Runs every fuzz target for FUZZTIME (seed corpora live in testdata/fuzz).
+fuzz:
+	@set -e; for f in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go')); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$t ($$(dirname $$f))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; done
 
 clean:
 	rm -rf bin
