@@ -22,7 +22,9 @@ test: vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./stack/ ./labs/ ./ftp/store/
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./ftp/server/ ./ftp/client/
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./tun/
 
 # Runs every fuzz target for FUZZTIME (seed corpora live in testdata/fuzz).
 fuzz:
