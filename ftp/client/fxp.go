@@ -146,8 +146,13 @@ func (l *leg) fail(err error) error {
 
 // Transfer copies srcPath on src's server to dstPath on dst's server over a
 // data connection between the two servers (RFC 959 §5.2, RFC 478). Both
-// clients must be logged in. When one server fails, the other is sent ABOR
-// and the error is a *SideError naming the one that failed.
+// clients must be logged in. When one server fails, the error is a
+// *SideError naming the one that failed, and the other is sent ABOR if its
+// transfer is still under way. A server whose final reply came first is
+// not, as ABOR would be moot. That happens when a destination refuses STOR
+// but keeps its passive socket open (ours does; RFC 959 does not say): the
+// source's connection completes in the listen backlog, a small file fits in
+// the socket buffers, and the source reports 226 for data nobody will read.
 func Transfer(ctx context.Context, src *Client, srcPath string, dst *Client, dstPath string, opts TransferOptions) (Result, error) {
 	if src == nil || dst == nil || src == dst {
 		return Result{}, errors.New("third-party transfer: need two distinct clients")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -140,54 +141,89 @@ func TestTransferRefusedWithoutTrust(t *testing.T) {
 	}
 }
 
+// failureCase is a third-party transfer made to fail on one side.
+type failureCase struct {
+	name             string
+	passive          Side
+	srcPath, dstPath string
+	failing          Side
+	code             int
+}
+
+// abortedFileSize is the source file of TestTransferFailureAbortsOther: far
+// more than the loopback socket buffers hold, so a source whose data
+// connection the destination never accepts (its passive listener outlives
+// the refused STOR) cannot finish on its own and must be aborted.
+const abortedFileSize = 256 << 20
+
+// runFailure runs tc between two fresh servers, the source holding /f of
+// size bytes and the destination /out. It checks the error names the
+// failing side and its reply, that /out is untouched and that both sessions
+// are in step, and returns the commands sent to the other server.
+func runFailure(t *testing.T, tc failureCase, size int64) []string {
+	t.Helper()
+	ctx := testCtx(t)
+	a, b := serverPair(t, false, true)
+	require.NoError(t, a.mem.AddGenerated("/f", size, 5))
+	require.NoError(t, b.mem.WriteFile("/out", []byte("keep me")))
+	var mu sync.Mutex
+	var dstSent, srcSent []string
+	rec := func(to *[]string) func(bool, string) {
+		return func(out bool, l string) {
+			if out {
+				mu.Lock()
+				*to = append(*to, l)
+				mu.Unlock()
+			}
+		}
+	}
+	src := dialUser(t, ctx, a.addr, Options{Trace: rec(&srcSent)})
+	dst := dialUser(t, ctx, b.addr, Options{Trace: rec(&dstSent)})
+	_, err := Transfer(ctx, src, tc.srcPath, dst, tc.dstPath, TransferOptions{Passive: tc.passive})
+	var se *SideError
+	require.ErrorAs(t, err, &se, "%v", err)
+	assert.Equal(t, tc.failing, se.Side, "%v", err)
+	assert.True(t, IsReply(err, tc.code), "%v", err)
+	kept, err := b.mem.ReadFile("/out")
+	require.NoError(t, err)
+	assert.Equal(t, "keep me", string(kept), "an aborted STOR leaves the file as it was")
+	assertInStep(t, ctx, src, dst)
+	mu.Lock()
+	defer mu.Unlock()
+	if tc.failing == Destination {
+		return slices.Clone(srcSent)
+	}
+	return slices.Clone(dstSent)
+}
+
+// When one server fails while the other's transfer is still under way, the
+// other is sent ABOR. In each case the other server cannot finish by itself:
+// it waits for a data connection or for data that never come, or (bad
+// destination, passive destination) sends a file its socket buffers cannot
+// hold to a listener nobody accepts on.
 func TestTransferFailureAbortsOther(t *testing.T) {
-	for _, tc := range []struct {
-		name             string
-		passive          Side
-		srcPath, dstPath string
-		failing          Side
-		code             int
-	}{
+	for _, tc := range []failureCase{
 		{"missing-source/passive-destination", Destination, "missing", "out", Source, 550},
 		{"missing-source/passive-source", Source, "missing", "out", Source, 550},
 		{"bad-destination/passive-source", Source, "f", "nodir/out", Destination, 550},
 		{"bad-destination/passive-destination", Destination, "f", "nodir/out", Destination, 550},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := testCtx(t)
-			a, b := serverPair(t, false, true)
-			require.NoError(t, a.mem.WriteFile("/f", payload(1<<20)))
-			require.NoError(t, b.mem.WriteFile("/out", []byte("keep me")))
-			var mu sync.Mutex
-			var dstSent, srcSent []string
-			rec := func(to *[]string) func(bool, string) {
-				return func(out bool, l string) {
-					if out {
-						mu.Lock()
-						*to = append(*to, l)
-						mu.Unlock()
-					}
-				}
-			}
-			src := dialUser(t, ctx, a.addr, Options{Trace: rec(&srcSent)})
-			dst := dialUser(t, ctx, b.addr, Options{Trace: rec(&dstSent)})
-			_, err := Transfer(ctx, src, tc.srcPath, dst, tc.dstPath, TransferOptions{Passive: tc.passive})
-			var se *SideError
-			require.ErrorAs(t, err, &se, "%v", err)
-			assert.Equal(t, tc.failing, se.Side, "%v", err)
-			assert.True(t, IsReply(err, tc.code), "%v", err)
-			other := dstSent
-			if tc.failing == Destination {
-				other = srcSent
-			}
-			mu.Lock()
+			other := runFailure(t, tc, abortedFileSize)
 			assert.Contains(t, other, "ABOR", "the other server was aborted")
-			mu.Unlock()
-			kept, err := b.mem.ReadFile("/out")
-			require.NoError(t, err)
-			assert.Equal(t, "keep me", string(kept), "an aborted STOR leaves the file as it was")
-			assertInStep(t, ctx, src, dst)
 		})
+	}
+}
+
+// A source that finishes (226) before the destination's refusal is seen
+// needs no ABOR: with a small file the source may write it all into the
+// socket buffers of a connection the destination never accepts. Either way
+// the error names the destination and both sessions stay in step (an ABOR,
+// when sent, has its replies read).
+func TestTransferFailureAfterOtherFinished(t *testing.T) {
+	tc := failureCase{"bad-destination/passive-destination", Destination, "f", "nodir/out", Destination, 550}
+	for range 5 {
+		runFailure(t, tc, 1<<20)
 	}
 }
 
