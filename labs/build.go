@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
@@ -18,37 +18,52 @@ import (
 
 // StackConfig turns the lab's hosts, switches and links into the virtual
 // network's configuration (runtime types are kept apart from the lab file's).
-func (l *Lab) StackConfig() stack.Config {
-	var cfg stack.Config
+func (l *Lab) StackConfig() stack.Config { return l.stackNetwork().cfg }
+
+// network is the lab's network as stack's configuration, with what it takes
+// to point from a stack.Item back to the YAML the user wrote.
+type network struct {
+	l   *Lab
+	cfg stack.Config
+	// links maps a stack link index to the lab's (links without two ends
+	// are left out: the checker reports them).
+	links []int
+}
+
+// stackNetwork builds the network configuration. Host i of the lab is host
+// i of stack; a host's gateways come first among its routes.
+func (l *Lab) stackNetwork() network {
+	n := network{l: l}
 	for _, h := range l.Hosts {
 		hc := stack.HostConfig{Name: h.Name, Router: h.Router}
-		for _, n := range h.nics() {
-			nc := stack.NICConfig{Name: n.Name}
-			if n.MAC != "" {
-				nc.MAC, _ = net.ParseMAC(n.MAC) // checked by validate
-			}
-			for _, p := range n.Addresses {
+		for _, nic := range h.nics() {
+			nc := stack.NICConfig{Name: nic.Name, MAC: nic.MAC.HW()}
+			for _, p := range nic.Addresses {
 				nc.Addrs = append(nc.Addrs, p.P())
 			}
 			hc.NICs = append(hc.NICs, nc)
 		}
 		for _, g := range h.Gateway {
-			dst := netip.MustParsePrefix("0.0.0.0/0")
+			dst := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 			if g.A().Is6() {
-				dst = netip.MustParsePrefix("::/0")
+				dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 			}
 			hc.Routes = append(hc.Routes, stack.RouteConfig{Dst: dst, Via: g.A()})
 		}
 		for _, r := range h.Routes {
 			hc.Routes = append(hc.Routes, stack.RouteConfig{Dst: r.To.P(), Via: r.Via.A(), NIC: r.NIC})
 		}
-		cfg.Hosts = append(cfg.Hosts, hc)
+		n.cfg.Hosts = append(n.cfg.Hosts, hc)
 	}
 	for _, s := range l.Switches {
-		cfg.Switches = append(cfg.Switches, stack.SwitchConfig{Name: s.Name})
+		n.cfg.Switches = append(n.cfg.Switches, stack.SwitchConfig{Name: s.Name})
 	}
-	for _, k := range l.Links {
-		cfg.Links = append(cfg.Links, stack.LinkConfig{
+	for i, k := range l.Links {
+		if len(k.Ends) != 2 {
+			continue
+		}
+		n.links = append(n.links, i)
+		n.cfg.Links = append(n.cfg.Links, stack.LinkConfig{
 			Name: k.linkName(), A: k.Ends[0], B: k.Ends[1],
 			Params: stack.LinkParams{
 				MTU: k.MTU, Delay: k.Delay.D(), Jitter: k.Jitter.D(), Loss: float64(k.Loss),
@@ -56,7 +71,46 @@ func (l *Lab) StackConfig() stack.Config {
 			},
 		})
 	}
-	return cfg
+	return n
+}
+
+// path is the YAML path of what it concerns in the lab file (Lab.at falls
+// back to the nearest parent that was written).
+func (n network) path(it stack.Item) string {
+	field := func(base string) string {
+		switch it.Field {
+		case "":
+			return base
+		case "A", "B":
+			return fmt.Sprintf("%s.ends[%d]", base, it.Field[0]-'A')
+		case "Addrs":
+			return fmt.Sprintf("%s.addresses[%d]", base, it.Elem)
+		case "Dst":
+			return base + ".to"
+		}
+		return base + "." + strings.ToLower(it.Field)
+	}
+	switch it.Kind {
+	case stack.SwitchItem:
+		return field(fmt.Sprintf("$.switches[%d]", it.Index))
+	case stack.LinkItem:
+		return field(fmt.Sprintf("$.links[%d]", n.links[it.Index]))
+	}
+	host := fmt.Sprintf("$.hosts[%d]", it.Index)
+	h := n.l.Hosts[it.Index]
+	switch it.Kind {
+	case stack.NICItem:
+		if len(h.NICs) == 0 { // the addresses shorthand is eth0
+			return field(host)
+		}
+		return field(fmt.Sprintf("%s.nics[%d]", host, it.Sub))
+	case stack.RouteItem:
+		if it.Sub < len(h.Gateway) {
+			return fmt.Sprintf("%s.gateway[%d]", host, it.Sub)
+		}
+		return field(fmt.Sprintf("%s.routes[%d]", host, it.Sub-len(h.Gateway)))
+	}
+	return field(host)
 }
 
 // runningServer is an FTP server of the lab, serving on its host.

@@ -12,7 +12,13 @@
 // The full key reference is labs/README.md.
 package labs
 
-import "github.com/goccy/go-yaml/ast"
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+)
 
 // Lab is one lab file: a network, its FTP servers and the steps to run.
 type Lab struct {
@@ -68,7 +74,7 @@ type NIC struct {
 	// Name is the interface name, e.g. "eth1"; default "eth<index>".
 	Name string `yaml:"name"`
 	// MAC is an optional hardware address ("02:00:00:00:00:01").
-	MAC string `yaml:"mac"`
+	MAC MAC `yaml:"mac"`
 	// Addresses are the interface's addresses with prefix length.
 	Addresses []Prefix `yaml:"addresses"`
 }
@@ -178,4 +184,39 @@ type TUN struct {
 	Gateway string `yaml:"gateway"`
 	// Addresses are the kernel side's addresses.
 	Addresses []Prefix `yaml:"addresses"`
+}
+
+// nics returns the host's interfaces with default names filled in: the
+// Addresses shorthand becomes eth0.
+func (h *Host) nics() []NIC {
+	if len(h.NICs) == 0 {
+		return []NIC{{Name: "eth0", Addresses: h.Addresses}}
+	}
+	out := make([]NIC, len(h.NICs))
+	for i, n := range h.NICs {
+		out[i] = n
+		if out[i].Name == "" {
+			out[i].Name = fmt.Sprintf("eth%d", i)
+		}
+	}
+	return out
+}
+
+// prefixes returns every address of the host.
+func (h *Host) prefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range h.nics() {
+		for _, p := range n.Addresses {
+			out = append(out, p.P())
+		}
+	}
+	return out
+}
+
+// linkName is the link's name or its default "END1-END2".
+func (k *Link) linkName() string {
+	if k.Name != "" {
+		return k.Name
+	}
+	return strings.Join(k.Ends, "-")
 }

@@ -46,17 +46,18 @@ func TestLoadValid(t *testing.T) {
 	assert.Equal(t, 21, l.Servers[0].Port, "port defaults to 21")
 	assert.Equal(t, "B", l.Servers[0].Name, "server name defaults to host")
 	require.Len(t, l.Steps, 6)
-	assert.Equal(t, "get", l.Steps[0].Action())
+	assert.Equal(t, "get", l.Steps[0].Key())
+	assert.IsType(t, &GetStep{}, l.Steps[0].Action)
 	assert.True(t, l.Steps[0].Background)
-	assert.Equal(t, 10*time.Millisecond, l.Steps[1].Wait.Time.D())
-	assert.Equal(t, Names{"big"}, l.Steps[2].Wait.For)
-	lk := l.Steps[3].Link
+	assert.Equal(t, 10*time.Millisecond, l.Steps[1].Action.(*WaitStep).Time.D())
+	assert.Equal(t, Names{"big"}, l.Steps[2].Action.(*WaitStep).For)
+	lk := l.Steps[3].Action.(*LinkStep)
 	assert.Equal(t, 5*time.Millisecond, lk.Delay.D())
 	assert.InDelta(t, 0.005, float64(*lk.Loss), 1e-12)
 	assert.Equal(t, Rate(10_000_000), *lk.Rate)
-	assert.Equal(t, Codes{"200"}, l.Steps[4].Cmd.Reply)
+	assert.Equal(t, Codes{"200"}, l.Steps[4].Action.(*CmdStep).Reply)
 	assert.Equal(t, "step5", l.Steps[4].Name, "default step names are 1-based")
-	assert.Equal(t, "2xx", l.Steps[5].Expect.Code)
+	assert.Equal(t, "2xx", l.Steps[5].Action.(*ExpectStep).Code)
 }
 
 // TestLoadErrors checks that each mistake is reported with the right line
@@ -76,8 +77,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad rate", strings.Replace(base, "ends: [A, lan]", "ends: [A, lan]\n    rate: 10Mbyte", 1), "11:11", `rate "10Mbyte"`},
 		{"bad percent", strings.Replace(base, "ends: [A, lan]", "ends: [A, lan]\n    loss: 1", 1), "11:11", `write it with a % sign`},
 		{"percent range", strings.Replace(base, "ends: [A, lan]", "ends: [A, lan]\n    loss: 120%", 1), "11:11", `between 0% and 100%`},
-		{"unknown host in link", strings.Replace(base, "ends: [B, lan]", "ends: [Q, lan]", 1), "11:12", `link end "Q": no host or switch`},
-		{"duplicate address", strings.Replace(base, "10.0.0.2/24", "10.0.0.1/24", 1), "6:17", `address 10.0.0.1 of host "B" is already used by host "A"`},
+		{"unknown host in link", strings.Replace(base, "ends: [B, lan]", "ends: [Q, lan]", 1), "11:12", `link "Q-lan": end A: unknown host or switch "Q"`},
+		{"duplicate address", strings.Replace(base, "10.0.0.2/24", "10.0.0.1/24", 1), "6:17", `NIC "B:eth0": duplicate address 10.0.0.1 (also on A:eth0)`},
 		{"server on unknown host", strings.Replace(base, "host: B", "host: Z", 1), "13:11", `host "Z" does not exist`},
 		{"unknown server in step", base + "steps:\n  - get: {client: A, from: Q:/f}\n", "18:28", `no server named "Q"`},
 		{"unknown client", base + "steps:\n  - get: {client: Z, from: B:/f}\n", "18:19", `host "Z" does not exist`},
@@ -93,11 +94,11 @@ func TestLoadErrors(t *testing.T) {
 		{"file with two sources", strings.Replace(base, "{path: /f, content: hi}", "{path: /f, content: hi, size: 1KiB}", 1), "16:10", "exactly one of content, size or from"},
 		{"relative file path", strings.Replace(base, "path: /f", "path: f", 1), "16:10", "path must be absolute"},
 		{"bad size", strings.Replace(base, "content: hi", "size: 3 parsecs", 1), "16:26", `size "3 parsecs"`},
-		{"gateway off-link", strings.Replace(base, "addresses: [10.0.0.1/24]", "addresses: [10.0.0.1/24]\n    gateway: 10.9.9.9", 1), "5:14", "gateway 10.9.9.9 is not in any of its subnets"},
+		{"gateway off-link", strings.Replace(base, "addresses: [10.0.0.1/24]", "addresses: [10.0.0.1/24]\n    gateway: 10.9.9.9", 1), "5:14", "gateway 10.9.9.9 is not in the subnet of any NIC"},
 		{"nobody logs in", strings.Replace(base, "anonymous: true", "port: 2121", 1), "13:5", "nobody can log in"},
 		{"bad port range", strings.Replace(base, "anonymous: true", "anonymous: true\n    passive-ports: 600-500", 1), "15:20", "low end 600 is above high end 500"},
 		{"unconnected host", strings.Replace(base, "switches:", "  - name: C\n    addresses: [10.0.0.3/24]\nswitches:", 1), "7:5", `host "C": NIC eth0 is on no link`},
-		{"link to two switches", strings.Replace(strings.Replace(base, "  - name: lan\n", "  - name: lan\n  - name: wan\n", 1), "servers:", "  - ends: [lan, wan]\nservers:", 1), "13:11", "joins two switches"},
+		{"link to two switches", strings.Replace(strings.Replace(base, "  - name: lan\n", "  - name: lan\n  - name: wan\n", 1), "servers:", "  - ends: [lan, wan]\nservers:", 1), "13:5", "switch-to-switch links are not supported"},
 		{"tun gateway unknown", base + "tun: {name: ftplab0, gateway: Q, addresses: [10.0.0.9/24]}\n", "17:31", `gateway host "Q" does not exist`},
 		{"empty", "  \n", "", "empty lab file"},
 		{"not a bool", strings.Replace(base, "anonymous: true", "anonymous: maybe", 1), "14:16", `"maybe" is not true or false`},

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -36,6 +35,9 @@ type StepResult struct {
 	Code int
 	// Replies are a cmd step's replies, "code text" each.
 	Replies []string
+	// Summary is what the action says of its outcome beyond ok or FAIL
+	// (a cmd step's replies, a thief's attempts), or "".
+	Summary string
 	// Bytes is the number of bytes a transfer copied.
 	Bytes int64
 	// Duration is how long the step took.
@@ -94,77 +96,14 @@ func (r *Report) Failures() []StepResult {
 	return out
 }
 
-// describe is a one-line summary of what a step does.
-func (s *Step) describe() string {
-	switch {
-	case s.FXP != nil:
-		a := s.FXP
-		d := a.Dialect
-		if d == "" {
-			d = "rfc959"
-		}
-		p := a.Passive
-		if p == "" {
-			p = "destination"
-		}
-		return fmt.Sprintf("%s: %s → %s (third-party, %s, PASV to the %s)", a.Client, a.From, a.To, d, p)
-	case s.Get != nil:
-		return fmt.Sprintf("%s: get %s", s.Get.Client, s.Get.From)
-	case s.Put != nil:
-		return fmt.Sprintf("%s: put %s", s.Put.Client, s.Put.To)
-	case s.Relay != nil:
-		return fmt.Sprintf("%s: %s → %s (download, then upload through %s)", s.Relay.Client, s.Relay.From, s.Relay.To, s.Relay.Client)
-	case s.Cmd != nil:
-		return fmt.Sprintf("%s→%s: %s", s.Cmd.Client, s.Cmd.Server, s.Cmd.Send)
-	case s.Link != nil:
-		return fmt.Sprintf("link %s changed", s.Link.Name)
-	case s.Wait != nil:
-		if len(s.Wait.For) > 0 {
-			return "wait for " + strings.Join(s.Wait.For, ", ")
-		}
-		return fmt.Sprintf("wait %s", s.Wait.Time.D())
-	case s.Steal != nil:
-		return fmt.Sprintf("%s races for %s's data port", s.Steal.Host, s.Steal.Server)
-	case s.Listen != nil:
-		return fmt.Sprintf("%s listens on port %d", s.Listen.Host, s.Listen.Port)
-	case s.Expect != nil:
-		e := s.Expect
-		var parts []string
-		if len(e.Same) > 0 {
-			parts = append(parts, "same "+strings.Join(e.Same, " = "))
-		}
-		if e.OK != nil {
-			parts = append(parts, fmt.Sprintf("%s ok=%v", e.Step, *e.OK))
-		}
-		if e.Code != "" {
-			parts = append(parts, fmt.Sprintf("%s reply %s", e.Step, e.Code))
-		}
-		if e.MinBytes != nil {
-			parts = append(parts, fmt.Sprintf("%s received ≥ %d bytes", e.Step, *e.MinBytes))
-		}
-		if e.MaxBytes != nil {
-			parts = append(parts, fmt.Sprintf("%s received ≤ %d bytes", e.Step, *e.MaxBytes))
-		}
-		if e.FasterThan != "" {
-			parts = append(parts, fmt.Sprintf("%s faster than %s", e.Step, e.FasterThan))
-		}
-		return "expect " + strings.Join(parts, ", ")
-	}
-	return ""
-}
-
 // outcome is a step's result in a few words.
 func (s StepResult) outcome() string {
 	var b strings.Builder
 	switch {
+	case s.Summary != "":
+		b.WriteString(s.Summary)
 	case s.Transfer && s.OK:
 		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match", s.Bytes, s.Duration.Round(timeRound), rate(s.Throughput()))
-	case s.Action == "cmd" && len(s.Replies) > 0:
-		b.WriteString(strings.Join(s.Replies, " / "))
-	case s.Action == "steal":
-		fmt.Fprintf(&b, "%d attempts, %d connected, %d bytes stolen", s.Attempts, s.Connected, atomic.LoadInt64(&s.Received))
-	case s.Action == "listen":
-		fmt.Fprintf(&b, "%d connections, %d bytes received", s.Connected, atomic.LoadInt64(&s.Received))
 	}
 	if s.Err != nil {
 		if b.Len() > 0 {

@@ -7,13 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/ftplab/ftplab/ftp/client"
 	"github.com/ftplab/ftplab/labs/ladder"
-	"github.com/ftplab/ftplab/stack"
 )
 
 // Options are a run's runtime choices.
@@ -33,77 +31,52 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// runner is the state of one run.
+// runner is the state of one run: the started lab and its steps' results.
 type runner struct {
-	lab     *Lab
-	opts    Options
-	net     *stack.Network
-	servers map[string]*runningServer
-	results []*StepResult
-	byName  map[string]*StepResult
-	memory  map[string]map[string][]byte // client host -> path -> bytes
-	memMu   sync.Mutex
-	session map[string]*client.Client // "client/server" -> cmd session
-	bg      sync.WaitGroup
-	bgStop  context.CancelFunc
-	outMu   sync.Mutex
+	*env
+	opts     Options
+	steps    map[string]*Step
+	results  []*StepResult
+	byName   map[string]*StepResult
+	memory   map[string]map[string][]byte // client host -> path -> bytes
+	memMu    sync.Mutex
+	sessions map[string]*keptSession // "client/server" -> cmd session
+	sessMu   sync.Mutex
+	bg       sync.WaitGroup
+	bgStop   context.CancelFunc
+	outMu    sync.Mutex
 }
 
-// Run builds the lab's network, starts its servers, runs its steps, closes
-// the network (completing the capture) and reads the capture back for the
-// ladder. The error is for a run that could not happen (bad capture path,
-// a network that would not build); failed steps and expectations are in the
-// Report (see Report.OK).
+// Run starts the lab (network, capture, servers), runs its steps, stops it
+// (completing the capture) and reads the capture back for the ladder. The
+// error is for a run that could not happen (bad capture path, a network
+// that would not build); failed steps and expectations are in the Report
+// (see Report.OK).
 func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	capPath := opts.CaptureFile
-	if capPath == "" {
-		capPath = lab.Capture.File
-	}
-	if capPath == "" {
-		capPath = lab.Name + ".pcapng"
-	}
-	f, err := os.Create(capPath)
+	t0 := time.Now()
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, live: opts.Live, logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("lab %s: capture file: %w", lab.Name, err)
+		return nil, err
 	}
-	var w io.Writer = f
-	if opts.Live != nil {
-		w = io.MultiWriter(f, opts.Live)
-	}
-	start := time.Now()
-	n, err := stack.New(ctx, lab.StackConfig(), stack.Options{Capture: w, Logger: opts.Logger})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lab %s: %w", lab.Name, err)
-	}
-	r := &runner{lab: lab, opts: opts, net: n, servers: map[string]*runningServer{},
-		byName: map[string]*StepResult{}, memory: map[string]map[string][]byte{}, session: map[string]*client.Client{}}
+	r := &runner{env: e, opts: opts, steps: map[string]*Step{}, byName: map[string]*StepResult{},
+		memory: map[string]map[string][]byte{}, sessions: map[string]*keptSession{}}
 	runErr := r.run(ctx)
-	closeErr := n.Close()
-	if err := f.Close(); err != nil && closeErr == nil {
-		closeErr = err
-	}
-	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: capPath, Duration: time.Since(start),
-		Names: map[netip.Addr]string{}, Stats: n.CaptureStats()}
+	closeErr := e.close()
+	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: e.captureFile, Duration: time.Since(t0),
+		Names: map[netip.Addr]string{}, Stats: e.net.CaptureStats()}
 	for _, h := range lab.Hosts {
 		rep.Order = append(rep.Order, h.Name)
 		for _, p := range h.prefixes() {
 			rep.Names[p.Addr()] = h.Name
 		}
 	}
-	if runErr != nil {
-		return rep, runErr
+	if err := errors.Join(runErr, closeErr); err != nil {
+		return rep, err
 	}
-	if closeErr != nil {
-		return rep, fmt.Errorf("lab %s: capture %s: %w", lab.Name, capPath, closeErr)
-	}
-	if rep.Ladder, err = ladder.ReadFile(capPath); err != nil {
+	if rep.Ladder, err = ladder.ReadFile(e.captureFile); err != nil {
 		return rep, fmt.Errorf("lab %s: reading the capture back: %w", lab.Name, err)
 	}
 	return rep, nil
@@ -117,23 +90,15 @@ func derefs(rs []*StepResult) []StepResult {
 	return out
 }
 
-// run starts the servers and runs the steps; it stops everything it
-// started before returning.
+// run runs the steps in order, background ones alongside, and waits for
+// them all.
 func (r *runner) run(ctx context.Context) error {
-	for i := range r.lab.Servers {
-		s := &r.lab.Servers[i]
-		rs, err := r.lab.startServer(ctx, s, r.net.Host(s.Host), r.opts.Logger)
-		if err != nil {
-			r.stopServers()
-			return fmt.Errorf("lab %s: %w", r.lab.Name, err)
-		}
-		r.servers[s.Name] = rs
-	}
-	defer r.stopServers()
 	mayFail := map[string]bool{}
 	for _, s := range r.lab.Steps {
-		if e := s.Expect; e != nil && e.OK != nil && !*e.OK {
-			mayFail[e.Step] = true
+		if ex, ok := s.Action.(excuser); ok {
+			for _, name := range ex.excuses() {
+				mayFail[name] = true
+			}
 		}
 	}
 	bgCtx, stop := context.WithCancel(ctx)
@@ -145,24 +110,25 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("lab %s: interrupted: %w", r.lab.Name, err)
 		}
 		s := &r.lab.Steps[i]
-		res := &StepResult{Name: s.Name, Action: s.Action(), Detail: s.describe(), MayFail: mayFail[s.Name], done: make(chan struct{})}
+		res := &StepResult{Name: s.Name, Action: s.Key(), Detail: s.Action.describe(), MayFail: mayFail[s.Name], done: make(chan struct{})}
 		r.results = append(r.results, res)
 		r.byName[s.Name] = res
-		if s.Background {
-			// Listeners and thieves run until the lab ends; background
-			// transfers are waited for.
-			sctx := ctx
-			if s.Listen != nil || s.Steal != nil {
-				sctx = bgCtx
-			}
-			r.bg.Add(1)
-			go func() {
-				defer r.bg.Done()
-				r.exec(sctx, s, res)
-			}()
+		r.steps[s.Name] = s
+		if !s.Background {
+			r.exec(ctx, s, res)
 			continue
 		}
-		r.exec(ctx, s, res)
+		// Listeners and thieves run until the lab ends; background
+		// transfers are waited for.
+		sctx := ctx
+		if k := kindOf(s.Action); k == watcher || k == service {
+			sctx = bgCtx
+		}
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			r.exec(sctx, s, res)
+		}()
 	}
 	r.finishBackground()
 	r.closeSessions(ctx)
@@ -176,27 +142,11 @@ func (r *runner) finishBackground() {
 	r.bg.Wait()
 }
 
-func (r *runner) stopServers() {
-	for _, rs := range r.servers {
-		rs.stop()
-	}
-}
-
-func (r *runner) closeSessions(ctx context.Context) {
-	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	for _, c := range r.session {
-		if err := c.Quit(qctx); err != nil {
-			c.Close()
-		}
-	}
-}
-
 // exec runs one step with its timeout and records the outcome.
 func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	defer close(res.done)
 	timeout := s.Timeout.D()
-	if timeout == 0 && s.Listen == nil { // a listener lasts as long as the lab
+	if timeout == 0 && kindOf(s.Action) != service { // a service lasts as long as the lab
 		timeout = DefaultStepTimeout
 	}
 	sctx, cancel := ctx, context.CancelFunc(func() {})
@@ -205,7 +155,7 @@ func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	}
 	defer cancel()
 	t0 := time.Now()
-	err := r.do(sctx, s, res)
+	err := s.Action.run(sctx, r, res)
 	res.Duration = time.Since(t0)
 	if err != nil {
 		res.Err = err
@@ -216,33 +166,8 @@ func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	} else {
 		res.OK = true
 	}
-	r.printStep(res)
-}
-
-// do dispatches on the step's action.
-func (r *runner) do(ctx context.Context, s *Step, res *StepResult) error {
-	switch {
-	case s.FXP != nil:
-		return r.fxp(ctx, s.FXP, res)
-	case s.Get != nil:
-		return r.get(ctx, s.Get, res)
-	case s.Put != nil:
-		return r.put(ctx, s.Put, res)
-	case s.Relay != nil:
-		return r.relay(ctx, s.Relay, res)
-	case s.Cmd != nil:
-		return r.cmd(ctx, s.Cmd, res)
-	case s.Link != nil:
-		return r.link(s.Link)
-	case s.Wait != nil:
-		return r.wait(ctx, s.Wait)
-	case s.Steal != nil:
-		return r.steal(ctx, s.Steal, res)
-	case s.Listen != nil:
-		return r.listen(ctx, s.Listen, res)
-	case s.Expect != nil:
-		res.Expectation = true
-		return r.expect(ctx, s.Expect, res)
+	if o, ok := s.Action.(outcomer); ok {
+		res.Summary = o.outcome(res)
 	}
-	return fmt.Errorf("step %s: no action", s.Name)
+	r.printStep(res)
 }

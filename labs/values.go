@@ -3,12 +3,13 @@ package labs
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
+	"github.com/ftplab/ftplab/ftp/client"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -27,6 +28,9 @@ type Size int64
 
 // Prefix is an address with prefix length, "10.0.0.1/24" or "fd00::1/64".
 type Prefix netip.Prefix
+
+// MAC is a hardware address, "02:00:00:00:00:01".
+type MAC net.HardwareAddr
 
 // Addr is an IP address, "10.0.0.254" or "fd00::1".
 type Addr netip.Addr
@@ -215,6 +219,20 @@ func parsePrefix(s string) (netip.Prefix, error) {
 func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (m *MAC) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "MAC", func(s string) (MAC, error) {
+		hw, err := net.ParseMAC(s)
+		if err != nil {
+			return nil, fmt.Errorf("MAC %q: want six bytes like 02:00:00:00:00:01", s)
+		}
+		return MAC(hw), nil
+	}, m)
+}
+
+// HW returns m as a net.HardwareAddr (nil if none was given).
+func (m MAC) HW() net.HardwareAddr { return net.HardwareAddr(m) }
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (a *Addr) UnmarshalYAML(node ast.Node) error {
 	return decodeScalar(node, "address", parseAddr, (*netip.Addr)(a))
 }
@@ -334,19 +352,20 @@ func decodeList[T any](node ast.Node, what string, parse func(string) (T, error)
 	return nil
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler: "wait: 500ms" is a time,
-// a mapping has the keys time and for.
-func (w *WaitStep) UnmarshalYAML(node ast.Node) error {
-	switch node.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-	default:
-		return w.Time.UnmarshalYAML(node)
-	}
-	type plain WaitStep
-	var p plain
-	if err := yaml.NodeToValue(node, &p, yaml.Strict()); err != nil {
-		return err
-	}
-	*w = WaitStep(p)
-	return nil
+// Side is the passive side of a third-party copy, "source" or
+// "destination"; ftp/client parses it.
+type Side client.Side
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *Side) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "passive side", client.ParseSide, (*client.Side)(d))
+}
+
+// Dialect is a third-party copy's command sequence, "rfc959" or "rfc478";
+// ftp/client parses it.
+type Dialect client.Dialect
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *Dialect) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "dialect", client.ParseDialect, (*client.Dialect)(d))
 }

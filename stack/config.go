@@ -132,21 +132,32 @@ func (p LinkParams) withDefaults() LinkParams {
 	return p
 }
 
-// validate checks a (defaulted) parameter set.
-func (p LinkParams) validate() error {
+// validate checks a (defaulted) parameter set; field names the offending
+// LinkParams field.
+func (p LinkParams) validate() (field string, err error) {
 	switch {
 	case p.MTU < minMTUv4 || p.MTU > maxMTU:
-		return fmt.Errorf("mtu %d out of range %d..%d", p.MTU, minMTUv4, maxMTU)
+		return "MTU", fmt.Errorf("mtu %d out of range %d..%d", p.MTU, minMTUv4, maxMTU)
 	case p.Delay < 0:
-		return fmt.Errorf("negative delay %v", p.Delay)
+		return "Delay", fmt.Errorf("negative delay %v", p.Delay)
 	case p.Jitter < 0:
-		return fmt.Errorf("negative jitter %v", p.Jitter)
+		return "Jitter", fmt.Errorf("negative jitter %v", p.Jitter)
+	case p.Jitter > 0 && p.Delay == 0:
+		return "Jitter", fmt.Errorf("jitter %v without delay: set a delay too", p.Jitter)
 	case !(p.Loss >= 0 && p.Loss <= 1):
-		return fmt.Errorf("loss %v outside 0..1", p.Loss)
+		return "Loss", fmt.Errorf("loss %v outside 0..1", p.Loss)
 	case p.Rate < 0:
-		return fmt.Errorf("negative rate %d", p.Rate)
+		return "Rate", fmt.Errorf("negative rate %d", p.Rate)
 	case p.Queue < 0:
-		return fmt.Errorf("negative queue %d", p.Queue)
+		return "Queue", fmt.Errorf("negative queue %d", p.Queue)
 	}
-	return nil
+	return "", nil
+}
+
+// Validate checks p as Link.Set would (a zero MTU or Queue takes its
+// default). The IPv6 minimum MTU depends on the link's NICs and is checked
+// by Config.Validate and Link.Set.
+func (p LinkParams) Validate() error {
+	_, err := p.withDefaults().validate()
+	return err
 }

@@ -179,7 +179,7 @@ func (h *Host) AddRoute(rc RouteConfig) error {
 		ids = append(ids, id)
 	}
 	h.mu.Unlock()
-	rp, err := hp.route(rc)
+	rp, _, err := hp.route(rc)
 	if err != nil {
 		return fmt.Errorf("host %q: route %s via %s: %w", h.name, rc.Dst, rc.Via, err)
 	}
@@ -214,7 +214,7 @@ func (h *Host) NICStats(name string) (NICStats, bool) {
 // AddNIC attaches an extra link endpoint (e.g. a TUN device) to the host,
 // assigns addrs and adds their on-link routes.
 func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix) error {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return fmt.Errorf("host %q: NIC: %w", h.name, err)
 	}
 	for _, a := range addrs {

@@ -3,8 +3,6 @@ package stack
 import (
 	"fmt"
 	"log/slog"
-	"net/netip"
-	"slices"
 	"sync"
 )
 
@@ -76,16 +74,14 @@ func (l *Link) Params() LinkParams {
 // their MSS, so their larger frames are then dropped (DropTooBig).
 func (l *Link) Set(p LinkParams) error {
 	p = p.withDefaults()
-	if err := p.validate(); err != nil {
+	if _, err := p.validate(); err != nil {
 		return fmt.Errorf("link %q: %w", l.name, err)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if p.MTU < minMTUv6 {
-		for _, n := range l.nics {
-			if slices.ContainsFunc(n.host.Addrs(), func(a netip.Prefix) bool { return a.Addr().Is6() }) {
-				return fmt.Errorf("link %q: mtu %d is too small for IPv6 on %s (minimum %d)", l.name, p.MTU, n.label, minMTUv6)
-			}
+	for _, n := range l.nics {
+		if err := checkIPv6MTU(p.MTU, n.label, n.host.Addrs()); err != nil {
+			return fmt.Errorf("link %q: %w", l.name, err)
 		}
 	}
 	l.params = p

@@ -11,9 +11,11 @@ import (
 
 // plan is a validated Config with every default filled in.
 type plan struct {
-	hosts    []hostPlan
-	switches []string
-	links    []linkPlan
+	hosts       []hostPlan
+	switches    []string
+	links       []linkPlan
+	hostIndex   map[string]int // host name -> index into hosts
+	switchIndex map[string]int // switch name -> index into switches
 }
 
 type hostPlan struct {
@@ -48,55 +50,69 @@ type linkPlan struct {
 	params LinkParams
 }
 
+// Validate checks cfg without building anything: it returns nil or every
+// problem New would refuse, each a *ConfigError naming the item and field it
+// concerns (use errors.As, or ConfigErrors to list them).
+func (cfg Config) Validate() error {
+	_, err := compile(cfg)
+	return err
+}
+
 // compile validates cfg and fills in defaults. Errors name the offending item.
 func compile(cfg Config) (*plan, error) {
-	p := &plan{}
-	var errs []error
+	p := &plan{hostIndex: map[string]int{}, switchIndex: map[string]int{}}
+	var errs configErrors
 	names := map[string]string{} // name -> "host" or "switch"
 	macs := map[string]string{}  // MAC -> "host:nic"
 	addrs := map[netip.Addr]string{}
 
 	for hi, hc := range cfg.Hosts {
 		hp := hostPlan{name: hc.Name, router: hc.Router, ipv6: hc.IPv6}
+		host := Item{Kind: HostItem, Index: hi, Elem: -1}
 		where := fmt.Sprintf("host %q", hc.Name)
-		if err := checkName(hc.Name); err != nil {
-			errs = append(errs, fmt.Errorf("host #%d: %w", hi+1, err))
+		if err := CheckName(hc.Name); err != nil {
+			errs.add(host.field("Name"), fmt.Sprintf("host #%d", hi+1), err)
 		} else if kind, dup := names[hc.Name]; dup {
-			errs = append(errs, fmt.Errorf("%s: name already used by a %s", where, kind))
+			errs.add(host.field("Name"), where, fmt.Errorf("name already used by a %s", kind))
+		} else {
+			p.hostIndex[hc.Name] = hi
 		}
 		names[hc.Name] = "host"
 		if len(hc.NICs) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no NICs", where))
+			errs.add(host, where, errors.New("no NICs"))
 		}
 		for ni, nc := range hc.NICs {
 			np := nicPlan{name: nc.Name, mac: nc.MAC, link: -1}
 			if np.name == "" {
 				np.name = fmt.Sprintf("eth%d", ni)
 			}
-			nwhere := fmt.Sprintf("%s:%s", hc.Name, np.name)
+			nic := Item{Kind: NICItem, Index: hi, Sub: ni, Elem: -1}
+			nwhere := fmt.Sprintf("NIC %q", hc.Name+":"+np.name)
 			if strings.ContainsAny(np.name, ": ") {
-				errs = append(errs, fmt.Errorf("NIC %q: name must not contain ':' or spaces", nwhere))
+				errs.add(nic.field("Name"), nwhere, errors.New("name must not contain ':' or spaces"))
 			}
 			if slices.ContainsFunc(hp.nics, func(o nicPlan) bool { return o.name == np.name }) {
-				errs = append(errs, fmt.Errorf("NIC %q: duplicate NIC name", nwhere))
+				errs.add(nic.field("Name"), nwhere, errors.New("duplicate NIC name"))
 			}
 			if np.mac != nil {
 				if err := checkMAC(np.mac); err != nil {
-					errs = append(errs, fmt.Errorf("NIC %q: MAC %s: %w", nwhere, np.mac, err))
+					errs.add(nic.field("MAC"), nwhere, fmt.Errorf("MAC %s: %w", np.mac, err))
 				} else if o, dup := macs[np.mac.String()]; dup {
-					errs = append(errs, fmt.Errorf("NIC %q: MAC %s already used by %s", nwhere, np.mac, o))
+					errs.add(nic.field("MAC"), nwhere, fmt.Errorf("MAC %s already used by %s", np.mac, o))
 				}
-				macs[np.mac.String()] = nwhere
+				macs[np.mac.String()] = hc.Name + ":" + np.name
 			}
-			for _, a := range nc.Addrs {
+			for ai, a := range nc.Addrs {
+				at := nic.field("Addrs")
+				at.Elem = ai
 				if err := checkAddr(a); err != nil {
-					errs = append(errs, fmt.Errorf("NIC %q: address %s: %w", nwhere, a, err))
+					errs.add(at, nwhere, fmt.Errorf("address %s: %w", a, err))
 					continue
 				}
 				if o, dup := addrs[a.Addr()]; dup {
-					errs = append(errs, fmt.Errorf("NIC %q: duplicate address %s (also on %s)", nwhere, a.Addr(), o))
+					errs.add(at, nwhere, fmt.Errorf("duplicate address %s (also on %s)", a.Addr(), o))
 				}
-				addrs[a.Addr()] = nwhere
+				addrs[a.Addr()] = hc.Name + ":" + np.name
 				np.addrs = append(np.addrs, a)
 				hp.ipv6 = hp.ipv6 || a.Addr().Is6()
 			}
@@ -124,9 +140,10 @@ func compile(cfg Config) (*plan, error) {
 	}
 	for hi, hc := range cfg.Hosts {
 		for ri, rc := range hc.Routes {
-			rp, err := p.hosts[hi].route(rc)
+			rp, field, err := p.hosts[hi].route(rc)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("host %q: route #%d (%s via %s): %w", hc.Name, ri+1, rc.Dst, rc.Via, err))
+				at := Item{Kind: RouteItem, Index: hi, Sub: ri, Field: field, Elem: -1}
+				errs.add(at, fmt.Sprintf("host %q: route #%d (%s via %s)", hc.Name, ri+1, rc.Dst, rc.Via), err)
 				continue
 			}
 			p.hosts[hi].routes = append(p.hosts[hi].routes, rp)
@@ -134,10 +151,13 @@ func compile(cfg Config) (*plan, error) {
 	}
 
 	for si, sc := range cfg.Switches {
-		if err := checkName(sc.Name); err != nil {
-			errs = append(errs, fmt.Errorf("switch #%d: %w", si+1, err))
+		sw := Item{Kind: SwitchItem, Index: si, Field: "Name", Elem: -1}
+		if err := CheckName(sc.Name); err != nil {
+			errs.add(sw, fmt.Sprintf("switch #%d", si+1), err)
 		} else if kind, dup := names[sc.Name]; dup {
-			errs = append(errs, fmt.Errorf("switch %q: name already used by a %s", sc.Name, kind))
+			errs.add(sw, fmt.Sprintf("switch %q", sc.Name), fmt.Errorf("name already used by a %s", kind))
+		} else {
+			p.switchIndex[sc.Name] = si
 		}
 		names[sc.Name] = "switch"
 		p.switches = append(p.switches, sc.Name)
@@ -151,57 +171,60 @@ func compile(cfg Config) (*plan, error) {
 			continue
 		}
 		if linkNames[lp.name] {
-			errs = append(errs, fmt.Errorf("link %q: duplicate link name", lp.name))
+			errs.add(Item{Kind: LinkItem, Index: li, Field: "Name", Elem: -1}, fmt.Sprintf("link %q", lp.name), errors.New("duplicate link name"))
 			continue
 		}
 		linkNames[lp.name] = true
 		p.links = append(p.links, lp)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("invalid network config: %w", err)
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return p, nil
 }
 
 // link resolves and checks the li-th link config.
-func (p *plan) link(li int, lc LinkConfig) (linkPlan, error) {
+func (p *plan) link(li int, lc LinkConfig) (linkPlan, *ConfigError) {
 	label := lc.Name
 	if label == "" {
-		label = fmt.Sprintf("#%d (%s-%s)", li+1, lc.A, lc.B)
+		label = fmt.Sprintf("link #%d (%s-%s)", li+1, lc.A, lc.B)
 	} else {
-		label = fmt.Sprintf("%q", label)
+		label = fmt.Sprintf("link %q", label)
+	}
+	fail := func(field string, err error) (linkPlan, *ConfigError) {
+		return linkPlan{}, &ConfigError{Item: Item{Kind: LinkItem, Index: li, Field: field, Elem: -1}, What: label, Err: err}
 	}
 	a, err := p.resolveEnd(lc.A)
 	if err != nil {
-		return linkPlan{}, fmt.Errorf("link %s: end A: %w", label, err)
+		return fail("A", fmt.Errorf("end A: %w", err))
 	}
 	b, err := p.resolveEnd(lc.B)
 	if err != nil {
-		return linkPlan{}, fmt.Errorf("link %s: end B: %w", label, err)
+		return fail("B", fmt.Errorf("end B: %w", err))
 	}
 	if a.sw >= 0 && b.sw >= 0 {
-		return linkPlan{}, fmt.Errorf("link %s: switch-to-switch links are not supported", label)
+		return fail("", errors.New("switch-to-switch links are not supported; join a host to a switch or two hosts"))
 	}
 	if a == b {
-		return linkPlan{}, fmt.Errorf("link %s: both ends are %s", label, lc.A)
+		return fail("B", fmt.Errorf("both ends are %s", lc.A))
 	}
 	lp := linkPlan{name: lc.Name, a: a, b: b, params: lc.Params.withDefaults()}
 	if lp.name == "" {
 		lp.name = p.endName(a) + "-" + p.endName(b)
 	}
-	if err := lp.params.validate(); err != nil {
-		return linkPlan{}, fmt.Errorf("link %s: %w", label, err)
+	if field, err := lp.params.validate(); err != nil {
+		return fail(field, err)
 	}
-	for _, e := range []end{a, b} {
+	for i, e := range []end{a, b} {
 		if e.sw >= 0 {
 			continue
 		}
 		np := &p.hosts[e.host].nics[e.nic]
 		if np.link >= 0 {
-			return linkPlan{}, fmt.Errorf("link %s: NIC %s is already on link %q", label, p.endName(e), p.links[np.link].name)
+			return fail(string(rune('A'+i)), fmt.Errorf("NIC %s is already on link %q", p.endName(e), p.links[np.link].name))
 		}
-		if lp.params.MTU < minMTUv6 && slices.ContainsFunc(np.addrs, func(a netip.Prefix) bool { return a.Addr().Is6() }) {
-			return linkPlan{}, fmt.Errorf("link %s: mtu %d is too small for IPv6 on %s (minimum %d)", label, lp.params.MTU, p.endName(e), minMTUv6)
+		if err := checkIPv6MTU(lp.params.MTU, p.endName(e), np.addrs); err != nil {
+			return fail("MTU", err)
 		}
 	}
 	for _, e := range []end{a, b} {
@@ -216,12 +239,12 @@ func (p *plan) link(li int, lc LinkConfig) (linkPlan, error) {
 func (p *plan) resolveEnd(s string) (end, error) {
 	hostName, nicName, hasNIC := strings.Cut(s, ":")
 	if !hasNIC {
-		if i := slices.Index(p.switches, s); i >= 0 {
+		if i, ok := p.switchIndex[s]; ok {
 			return end{host: -1, nic: -1, sw: i}, nil
 		}
 	}
-	hi := slices.IndexFunc(p.hosts, func(h hostPlan) bool { return h.name == hostName })
-	if hi < 0 {
+	hi, ok := p.hostIndex[hostName]
+	if !ok {
 		return end{}, fmt.Errorf("unknown host or switch %q", s)
 	}
 	h := p.hosts[hi]
@@ -246,46 +269,49 @@ func (p *plan) endName(e end) string {
 	return h.name + ":" + h.nics[e.nic].name
 }
 
-// route resolves a route's outgoing NIC.
-func (h *hostPlan) route(rc RouteConfig) (routePlan, error) {
+// route resolves a route's outgoing NIC; on error, field names the
+// RouteConfig field at fault.
+func (h *hostPlan) route(rc RouteConfig) (routePlan, string, error) {
 	if !rc.Dst.IsValid() {
-		return routePlan{}, errors.New("invalid destination prefix")
+		return routePlan{}, "Dst", errors.New("invalid destination prefix")
 	}
 	if rc.Dst != rc.Dst.Masked() {
-		return routePlan{}, fmt.Errorf("destination %s has host bits set (did you mean %s?)", rc.Dst, rc.Dst.Masked())
+		return routePlan{}, "Dst", fmt.Errorf("destination %s has host bits set (did you mean %s?)", rc.Dst, rc.Dst.Masked())
 	}
 	if rc.Via.IsValid() && rc.Via.Is4() != rc.Dst.Addr().Is4() {
-		return routePlan{}, errors.New("gateway and destination are of different IP versions")
+		return routePlan{}, "Via", errors.New("gateway and destination are of different IP versions")
 	}
 	if rc.Dst.Addr().Is6() && !h.ipv6 {
-		return routePlan{}, errors.New("IPv6 route on a host without IPv6 (no IPv6 address and IPv6 not set)")
+		return routePlan{}, "Dst", errors.New("IPv6 route on a host without IPv6 (no IPv6 address and IPv6 not set)")
 	}
 	rp := routePlan{dst: rc.Dst, via: rc.Via, nic: -1}
 	if rc.NIC != "" {
 		rp.nic = slices.IndexFunc(h.nics, func(n nicPlan) bool { return n.name == rc.NIC })
 		if rp.nic < 0 {
-			return routePlan{}, fmt.Errorf("unknown NIC %q", rc.NIC)
+			return routePlan{}, "NIC", fmt.Errorf("unknown NIC %q", rc.NIC)
 		}
-		return rp, nil
+		return rp, "", nil
 	}
 	if rc.Via.IsValid() {
 		for ni, n := range h.nics {
 			if slices.ContainsFunc(n.addrs, func(a netip.Prefix) bool { return a.Masked().Contains(rc.Via) }) {
 				rp.nic = ni
-				return rp, nil
+				return rp, "", nil
 			}
 		}
-		return routePlan{}, fmt.Errorf("gateway %s is not in the subnet of any NIC", rc.Via)
+		return routePlan{}, "Via", fmt.Errorf("gateway %s is not in the subnet of any NIC", rc.Via)
 	}
 	if len(h.nics) == 1 {
 		rp.nic = 0
-		return rp, nil
+		return rp, "", nil
 	}
-	return routePlan{}, errors.New("on-link route on a multi-NIC host needs a NIC")
+	return routePlan{}, "NIC", errors.New("on-link route on a multi-NIC host needs a NIC")
 }
 
-func checkName(name string) error {
-	switch {
+// CheckName is the rule for the names of hosts and switches (and of
+// anything that is written beside them, such as lab servers): not empty,
+// no ':' (it separates host and NIC) and no spaces.
+func CheckName(name string) error {	switch {
 	case name == "":
 		return errors.New("empty name")
 	case strings.ContainsAny(name, ": \t\n"):

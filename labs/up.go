@@ -1,13 +1,11 @@
 package labs
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"slices"
 
 	"github.com/ftplab/ftplab/stack"
@@ -41,36 +39,19 @@ type Running struct {
 	// CaptureFile is the pcapng being written.
 	CaptureFile string
 
-	servers []*runningServer
-	file    *os.File
+	env *env
 }
 
-// Up builds the lab's network, starts its servers (no steps) and attaches
-// the TUN device, if any, to the gateway host. It runs until Close or the
-// end of ctx; Close removes the device and completes the capture.
+// Up starts the lab as Run does (network, capture, servers) but runs no
+// steps, and attaches the TUN device, if any, to the gateway host. It runs
+// until Close or the end of ctx; Close removes the device and completes the
+// capture.
 func Up(ctx context.Context, lab *Lab, opts UpOptions) (*Running, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	capPath := cmp.Or(opts.CaptureFile, lab.Capture.File, lab.Name+".pcapng")
-	f, err := os.Create(capPath)
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("lab %s: capture file: %w", lab.Name, err)
+		return nil, err
 	}
-	r := &Running{Lab: lab, CaptureFile: capPath, file: f}
-	r.Net, err = stack.New(ctx, lab.StackConfig(), stack.Options{Capture: f, Logger: opts.Logger})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lab %s: %w", lab.Name, err)
-	}
-	for i := range lab.Servers {
-		s := &lab.Servers[i]
-		rs, err := lab.startServer(ctx, s, r.Net.Host(s.Host), opts.Logger)
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("lab %s: %w", lab.Name, err), r.Close())
-		}
-		r.servers = append(r.servers, rs)
-	}
+	r := &Running{Lab: lab, Net: e.net, CaptureFile: e.captureFile, env: e}
 	if cfg, gw, ok := lab.tunConfig(opts.TUN); ok {
 		cfg.Logger = opts.Logger
 		if r.Device, err = tun.Attach(ctx, r.Net, r.Net.Host(gw), cfg); err != nil {
@@ -143,9 +124,5 @@ func (r *Running) Close() error {
 	if r.Device != nil {
 		errs = append(errs, r.Device.Close())
 	}
-	for _, rs := range r.servers {
-		rs.stop()
-	}
-	errs = append(errs, r.Net.Close(), r.file.Close())
-	return errors.Join(errs...)
+	return errors.Join(append(errs, r.env.close())...)
 }

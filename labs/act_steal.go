@@ -2,11 +2,9 @@ package labs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -14,10 +12,46 @@ import (
 // stealInterval paces a thief's connection attempts.
 const stealInterval = 5 * time.Millisecond
 
-// steal races for a server's data port: it connects again and again until
-// one connection is established, sends its payload, and records what the
+// StealStep makes a host race for a server's data port, as a port thief
+// would (RFC 2577 §8): it connects again and again to Ports on Server's
+// host, and on each connection sends Send and records what comes back.
+type StealStep struct {
+	// Host is the thief.
+	Host string `yaml:"host"`
+	// Server is the victim server's name.
+	Server string `yaml:"server"`
+	// Ports are the ports to try, e.g. "20" or "50000-50009"; default the
+	// server's default data port (control port - 1).
+	Ports PortRange `yaml:"ports"`
+	// Send is written on every stolen connection.
+	Send string `yaml:"send"`
+	// For is how long to keep trying; default 5s (the lab's end stops it).
+	For Duration `yaml:"for"`
+}
+
+func init() { register("steal", func() Action { return new(StealStep) }) }
+
+func (a *StealStep) kind() stepKind { return watcher }
+
+func (a *StealStep) receives() {}
+
+func (a *StealStep) check(c *checker, at string) {
+	c.host(at+".host", a.Host, "steal")
+	c.server(at+".server", a.Server, "steal")
+}
+
+func (a *StealStep) describe() string {
+	return fmt.Sprintf("%s races for %s's data port", a.Host, a.Server)
+}
+
+func (a *StealStep) outcome(res *StepResult) string {
+	return fmt.Sprintf("%d attempts, %d connected, %d bytes stolen", res.Attempts, res.Connected, atomic.LoadInt64(&res.Received))
+}
+
+// run races for the port: it connects again and again until one
+// connection is established, sends its payload, and records what the
 // server sends back before closing the connection.
-func (r *runner) steal(ctx context.Context, a *StealStep, res *StepResult) error {
+func (a *StealStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	rs := r.servers[a.Server]
 	addr, err := r.serverAddr(a.Host, rs)
 	if err != nil {
@@ -75,54 +109,4 @@ func robbed(c net.Conn, payload string) int64 {
 			return n
 		}
 	}
-}
-
-// listen runs a TCP sink on a host until the lab ends, counting every byte
-// it is sent (res.Received, updated live for expect steps).
-func (r *runner) listen(ctx context.Context, a *ListenStep, res *StepResult) error {
-	ln, err := r.net.Host(a.Host).Listen(ctx, "tcp", fmt.Sprintf(":%d", a.Port))
-	if err != nil {
-		return fmt.Errorf("listen on %s port %d: %w", a.Host, a.Port, err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	stop := context.AfterFunc(ctx, func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	defer stop()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			wg.Wait()
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("listen on %s port %d: %w", a.Host, a.Port, err)
-		}
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-		res.Connected++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = io.Copy(counter{&res.Received}, c)
-		}()
-	}
-}
-
-// counter is a writer that adds the bytes written to *n atomically, so an
-// expect step can read the total while the copy runs.
-type counter struct{ n *int64 }
-
-// Write counts p.
-func (c counter) Write(p []byte) (int, error) {
-	atomic.AddInt64(c.n, int64(len(p)))
-	return len(p), nil
 }

@@ -1,0 +1,93 @@
+package labs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp/client"
+)
+
+// FXPStep is a third-party (server-to-server) copy driven by a client host.
+type FXPStep struct {
+	// Client is the user host that holds both control connections.
+	Client string `yaml:"client"`
+	// From is the source "SERVER:/path".
+	From string `yaml:"from"`
+	// To is the destination "SERVER:/path".
+	To string `yaml:"to"`
+	// Passive is the side that gets PASV: "source" or "destination"
+	// (default "destination", as in RFC 478's table).
+	Passive Side `yaml:"passive"`
+	// Dialect is "rfc959" (PORT/PASV, EPRT/EPSV on IPv6; default) or
+	// "rfc478" (SOCK to both, PASV, STOR, RTRV, default data sockets).
+	Dialect Dialect `yaml:"dialect"`
+}
+
+func init() { register("fxp", func() Action { return new(FXPStep) }) }
+
+func (a *FXPStep) check(c *checker, at string) {
+	c.host(at+".client", a.Client, "fxp client")
+	c.serverPath(at+".from", a.From, "fxp from")
+	c.serverPath(at+".to", a.To, "fxp to")
+	if client.Dialect(a.Dialect) != client.RFC478 {
+		return
+	}
+	// RFC 478's SOCK, like PORT, carries an IPv4 address only.
+	for _, ref := range []string{a.From, a.To} {
+		name, _ := splitRef(ref)
+		s := c.servers[name]
+		if s == nil || c.hosts[s.Host] == nil {
+			continue
+		}
+		has4 := false
+		for _, p := range c.hosts[s.Host].prefixes() {
+			has4 = has4 || p.Addr().Is4()
+		}
+		if !has4 {
+			c.errorf(at+".dialect", "fxp dialect rfc478: server %s has no IPv4 address (SOCK carries IPv4 only; use rfc959, which uses EPRT/EPSV on IPv6)", name)
+		}
+	}
+}
+
+func (a *FXPStep) describe() string {
+	return fmt.Sprintf("%s: %s → %s (third-party, %s, PASV to the %s)", a.Client, a.From, a.To, client.Dialect(a.Dialect), client.Side(a.Passive))
+}
+
+func (a *FXPStep) run(ctx context.Context, r *runner, res *StepResult) error {
+	res.Transfer = true
+	srcName, srcPath := splitRef(a.From)
+	dstName, dstPath := splitRef(a.To)
+	opts := client.TransferOptions{Passive: client.Side(a.Passive), Dialect: client.Dialect(a.Dialect)}
+	src, err := r.dial(ctx, a.Client, srcName)
+	if err != nil {
+		return err
+	}
+	dst, err := r.dial(ctx, a.Client, dstName)
+	if err != nil {
+		quit(ctx, src)
+		return err
+	}
+	defer quit(ctx, src, dst)
+	total := r.serverFileSize(srcName, srcPath)
+	bar := r.progress(res.Name, total)
+	if r.opts.Progress {
+		opts.Progress, opts.PollInterval = bar.update, 500*time.Millisecond
+	}
+	result, err := client.Transfer(ctx, src, srcPath, dst, dstPath, opts)
+	bar.done()
+	if err != nil {
+		var se *client.SideError
+		var re *client.ReplyError
+		if errors.As(err, &se) && errors.As(se.Err, &re) {
+			res.Code = re.Code
+		}
+		return err
+	}
+	res.Code, res.Bytes = result.DestinationReply.Code, result.Bytes
+	if res.Bytes < 0 {
+		res.Bytes = total
+	}
+	return r.checksum(res, a.From, a.To)
+}

@@ -1,0 +1,40 @@
+package labs
+
+import (
+	"context"
+	"fmt"
+)
+
+// GetStep downloads a file to the client host's memory.
+type GetStep struct {
+	// Client is the user host.
+	Client string `yaml:"client"`
+	// From is "SERVER:/path".
+	From string `yaml:"from"`
+	// To is the path in the client's memory; default From's path.
+	To string `yaml:"to"`
+}
+
+func init() { register("get", func() Action { return new(GetStep) }) }
+
+func (a *GetStep) check(c *checker, at string) {
+	c.host(at+".client", a.Client, "get client")
+	c.serverPath(at+".from", a.From, "get from")
+}
+
+func (a *GetStep) describe() string { return fmt.Sprintf("%s: get %s", a.Client, a.From) }
+
+func (a *GetStep) run(ctx context.Context, r *runner, res *StepResult) error {
+	res.Transfer = true
+	data, err := r.retr(ctx, a.Client, a.From, res)
+	if err != nil {
+		return err
+	}
+	res.Code = 226
+	to := a.To
+	if to == "" {
+		_, to = splitRef(a.From)
+	}
+	r.remember(a.Client, to, data)
+	return r.checksum(res, a.From, a.Client+":"+to)
+}

@@ -1,0 +1,42 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+)
+
+// RelayStep copies a file the slow way: download to the client, then upload.
+type RelayStep struct {
+	// Client is the user host the bytes flow through.
+	Client string `yaml:"client"`
+	// From is the source "SERVER:/path".
+	From string `yaml:"from"`
+	// To is the destination "SERVER:/path".
+	To string `yaml:"to"`
+}
+
+func init() { register("relay", func() Action { return new(RelayStep) }) }
+
+func (a *RelayStep) check(c *checker, at string) {
+	c.host(at+".client", a.Client, "relay client")
+	c.serverPath(at+".from", a.From, "relay from")
+	c.serverPath(at+".to", a.To, "relay to")
+}
+
+func (a *RelayStep) describe() string {
+	return fmt.Sprintf("%s: %s → %s (download, then upload through %s)", a.Client, a.From, a.To, a.Client)
+}
+
+func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
+	res.Transfer = true
+	data, err := r.retr(ctx, a.Client, a.From, res)
+	if err != nil {
+		return err
+	}
+	if err := r.stor(ctx, a.Client, a.To, bytes.NewReader(data), int64(len(data)), res); err != nil {
+		return err
+	}
+	res.Bytes = int64(len(data)) // bytes copied, not bytes moved twice
+	return r.checksum(res, a.From, a.To)
+}

@@ -1,0 +1,163 @@
+package labs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp/client"
+)
+
+// clientTimeout bounds dialling and data-connection setup of lab clients.
+const clientTimeout = 10 * time.Second
+
+// splitRef splits "NAME:/path".
+func splitRef(ref string) (name, path string) {
+	name, path, _ = strings.Cut(ref, ":")
+	return name, path
+}
+
+// serverAddr picks the server's control address the client host can reach:
+// the first address of a family the client host also has.
+func (r *runner) serverAddr(clientHost string, rs *runningServer) (netip.AddrPort, error) {
+	var has4, has6 bool
+	for _, p := range r.net.Host(clientHost).Addrs() {
+		has4 = has4 || p.Addr().Is4()
+		has6 = has6 || p.Addr().Is6()
+	}
+	for _, p := range rs.host.Addrs() {
+		if (p.Addr().Is4() && has4) || (p.Addr().Is6() && has6) {
+			return netip.AddrPortFrom(p.Addr(), uint16(rs.cfg.Port)), nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("server %s: no address of a family host %s has", rs.cfg.Name, clientHost)
+}
+
+// dial opens a logged-in control connection from clientHost to a server:
+// as its first user, or anonymous.
+func (r *runner) dial(ctx context.Context, clientHost, serverName string) (*client.Client, error) {
+	rs := r.servers[serverName]
+	addr, err := r.serverAddr(clientHost, rs)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(ctx, r.net.Host(clientHost), addr.String(), client.Options{Timeout: clientTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to server %s at %s: %w", clientHost, serverName, addr, err)
+	}
+	user, pass := "anonymous", "ftplab@"
+	if len(rs.cfg.Users) > 0 {
+		user, pass = rs.cfg.Users[0].Name, rs.cfg.Users[0].Password
+	}
+	if err := c.Login(ctx, user, pass); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("%s: log in to server %s as %s: %w", clientHost, serverName, user, err)
+	}
+	return c, nil
+}
+
+// keptSession is a control connection kept for cmd steps; mu keeps one
+// command and its replies together when cmd steps run concurrently.
+type keptSession struct {
+	mu sync.Mutex
+	c  *client.Client
+}
+
+// session returns the client's kept session with a server (cmd steps),
+// opening and logging it in on first use, and locked: the caller unlocks
+// it when its command's replies are read.
+func (r *runner) session(ctx context.Context, clientHost, serverName string) (*keptSession, error) {
+	key := clientHost + "/" + serverName
+	r.sessMu.Lock()
+	ks := r.sessions[key]
+	if ks == nil {
+		ks = &keptSession{}
+		r.sessions[key] = ks
+	}
+	r.sessMu.Unlock()
+	ks.mu.Lock()
+	if ks.c == nil {
+		c, err := r.dial(ctx, clientHost, serverName)
+		if err != nil {
+			ks.mu.Unlock()
+			return nil, err
+		}
+		ks.c = c
+	}
+	return ks, nil
+}
+
+// closeSessions ends the kept sessions politely.
+func (r *runner) closeSessions(ctx context.Context) {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	r.sessMu.Lock()
+	defer r.sessMu.Unlock()
+	for _, ks := range r.sessions {
+		ks.mu.Lock()
+		quit(qctx, ks.c)
+		ks.mu.Unlock()
+	}
+}
+
+// quit ends a step's control connection politely.
+func quit(ctx context.Context, cs ...*client.Client) {
+	for _, c := range cs {
+		if c != nil && c.Quit(ctx) != nil {
+			c.Close()
+		}
+	}
+}
+
+// retr downloads ref ("SERVER:/path") to memory through clientHost.
+func (r *runner) retr(ctx context.Context, clientHost, ref string, res *StepResult) ([]byte, error) {
+	name, path := splitRef(ref)
+	c, err := r.dial(ctx, clientHost, name)
+	if err != nil {
+		return nil, err
+	}
+	defer quit(ctx, c)
+	var buf bytes.Buffer
+	bar := r.progress(res.Name, r.serverFileSize(name, path))
+	n, err := c.Retr(ctx, path, &buf, client.WithProgress(bar.update))
+	bar.done()
+	res.Bytes += n
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", ref, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// stor uploads data to ref through clientHost.
+func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reader, size int64, res *StepResult) error {
+	name, path := splitRef(ref)
+	c, err := r.dial(ctx, clientHost, name)
+	if err != nil {
+		return err
+	}
+	defer quit(ctx, c)
+	bar := r.progress(res.Name, size)
+	n, err := c.Stor(ctx, path, data, client.WithProgress(bar.update))
+	bar.done()
+	res.Bytes += n
+	if err != nil {
+		return fmt.Errorf("put %s: %w", ref, err)
+	}
+	res.Code = 226
+	return nil
+}
+
+// serverFileSize is the size of a server's file, or -1.
+func (r *runner) serverFileSize(name, path string) int64 {
+	if rs := r.servers[name]; rs != nil {
+		if fi, err := rs.mem.Stat(path); err == nil {
+			return fi.Size
+		}
+	}
+	return -1
+}
