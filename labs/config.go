@@ -1,13 +1,43 @@
 // Package labs loads, validates and runs ftplab labs: YAML files that describe
 // a virtual network (hosts, switches, impaired links), FTP servers on its
 // hosts, and the steps a user host performs (third-party copies, downloads,
-// raw commands, link changes, expectations). The seven teaching labs are
-// embedded (List, Embedded); rfc478 is the default.
+// raw commands, link changes, expectations). The teaching labs are embedded
+// (List, Embedded); rfc478 is the default.
 //
-// The types in this file are the configuration as the user wrote it: plain
-// data, decoded strictly (unknown keys are errors) and validated with errors
-// that carry the file, line and column of the offending item. Run turns a
-// configuration into runtime objects (package stack, ftp/server, ftp/client).
+// A lab goes through five shapes, each in its own files:
+//
+//	lab file (YAML)
+//	   │ Load, LoadFile                           load.go, values.go
+//	   ▼
+//	config: Lab, Host, Link, Server, Step         config.go, step.go
+//	   │ validate: labs checks servers, steps,    check.go
+//	   │ the TUN section and the YAML's shape;
+//	   │ stack.Config.Validate checks the network
+//	   │ and its errors are mapped back to
+//	   │ FILE:LINE:COL                            build.go (stackNetwork, path)
+//	   ▼
+//	plan: stack.Config, server.Config             build.go
+//	   │ start: capture file, stack.New,          start.go
+//	   │ one FTP server per `servers:` entry
+//	   ▼
+//	running network (env)  ──── Up keeps it up, with a TUN device (up.go)
+//	   │ Run: steps in order, background ones     run.go, session.go, files.go
+//	   │ alongside; each step's Action runs
+//	   ▼
+//	Report: step results, the ladder read back   report.go
+//	from the capture, the summary
+//
+// Each action key (fxp, get, put, relay, cmd, link, wait, steal, listen,
+// expect) is one type in one file, act_KEY.go: its YAML keys, how it
+// checks its references (check), what it does (run) and how it describes
+// itself (describe), registered from init with register. To add an action,
+// add such a file and its tests; nothing else in the package lists the
+// actions. Optional methods say how a step lives beside the others (kind:
+// task, watcher, service, control) and what it says of its outcome.
+//
+// The configuration types are the lab as the user wrote it: plain data,
+// decoded strictly (unknown keys are errors). Run turns them into runtime
+// objects of packages stack, ftp/server and ftp/client.
 //
 // The full key reference is labs/README.md.
 package labs

@@ -37,7 +37,7 @@ func (b *bar) update(n int64) {
 	b.shown = true
 	b.r.outMu.Lock()
 	defer b.r.outMu.Unlock()
-	fmt.Fprintf(b.r.opts.Out, "\r\033[K%-20s %s", b.name, drawBar(n, b.total, time.Since(b.start)))
+	fmt.Fprintf(b.r.opts.Out, "\r\033[K%-20s %s", b.name, DrawProgress(n, b.total, time.Since(b.start)))
 }
 
 // done clears the bar.
@@ -51,8 +51,10 @@ func (b *bar) done() {
 	}
 }
 
-// drawBar renders "[#####.....]  42%  1.2 Mbit/s".
-func drawBar(n, total int64, elapsed time.Duration) string {
+// DrawProgress renders a transfer's progress in one line,
+// "[#####.....]  42%  1.2 Mbit/s" (total <= 0: unknown, no bar). It is the
+// one progress bar of ftplab: lab runs and `ftplab fxp` draw it.
+func DrawProgress(n, total int64, elapsed time.Duration) string {
 	speed := rate(float64(n) * 8 / max(elapsed.Seconds(), 1e-9))
 	if total <= 0 {
 		return fmt.Sprintf("%d bytes  %s", n, speed)

@@ -174,9 +174,9 @@ func TestRunBackgroundTransferOutlastsSteps(t *testing.T) {
 }
 
 func TestDrawBar(t *testing.T) {
-	assert.Equal(t, "[###############...............]  50%  8.00 Mbit/s", drawBar(500_000, 1_000_000, 500*time.Millisecond))
-	assert.Equal(t, "[##############################] 100%  8.00 Mbit/s", drawBar(2_000_000, 1_000_000, 2*time.Second))
-	assert.Equal(t, "1000 bytes  8.0 kbit/s", drawBar(1000, -1, time.Second))
+	assert.Equal(t, "[###############...............]  50%  8.00 Mbit/s", DrawProgress(500_000, 1_000_000, 500*time.Millisecond))
+	assert.Equal(t, "[##############################] 100%  8.00 Mbit/s", DrawProgress(2_000_000, 1_000_000, 2*time.Second))
+	assert.Equal(t, "1000 bytes  8.0 kbit/s", DrawProgress(1000, -1, time.Second))
 }
 
 // TestRunProgressBar: a transfer longer than a second draws a bar when

@@ -311,7 +311,8 @@ func (h *hostPlan) route(rc RouteConfig) (routePlan, string, error) {
 // CheckName is the rule for the names of hosts and switches (and of
 // anything that is written beside them, such as lab servers): not empty,
 // no ':' (it separates host and NIC) and no spaces.
-func CheckName(name string) error {	switch {
+func CheckName(name string) error {
+	switch {
 	case name == "":
 		return errors.New("empty name")
 	case strings.ContainsAny(name, ": \t\n"):

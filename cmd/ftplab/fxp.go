@@ -18,6 +18,7 @@ import (
 
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/labs"
 )
 
 func init() { root.AddCommand(newFXPCmd()) }
@@ -171,12 +172,13 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 	if err != nil {
 		total = -1 // unknown: progress without a percentage
 	}
+	start := time.Now()
 	opts.Progress = func(n int64) {
 		if tty {
-			printf("\r\033[K%s", progressBar(n, total, 40))
+			printf("\r\033[K%s", labs.DrawProgress(n, total, time.Since(start)))
 			return
 		}
-		printf("progress: %s\n", progressText(n, total))
+		printf("progress: %s\n", labs.DrawProgress(n, total, time.Since(start)))
 	}
 	res, err := client.Transfer(ctx, sc, src.path, dc, dst.path, opts)
 	if tty {
@@ -190,25 +192,4 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 	_ = sc.Quit(ctx)
 	_ = dc.Quit(ctx)
 	return nil
-}
-
-// progressText is "n of total bytes (p%)", or "n bytes" when total is unknown.
-func progressText(n, total int64) string {
-	if total <= 0 {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	return fmt.Sprintf("%d of %d bytes (%d%%)", n, total, n*100/total)
-}
-
-// progressBar draws [=====>    ] with the progress text after it.
-func progressBar(n, total int64, width int) string {
-	if total <= 0 {
-		return progressText(n, total)
-	}
-	fill := int(min(n, total) * int64(width) / total)
-	bar := strings.Repeat("=", fill)
-	if fill < width {
-		bar += ">" + strings.Repeat(" ", width-fill-1)
-	}
-	return "[" + bar + "] " + progressText(n, total)
 }

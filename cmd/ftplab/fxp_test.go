@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,11 +90,4 @@ func TestParseFTPURL(t *testing.T) {
 	u, err = parseFTPURL("ftp://host/%2Fetc/motd")
 	require.NoError(t, err)
 	assert.Equal(t, ftpURL{user: "anonymous", pass: "ftplab@", addr: "host:21", path: "/etc/motd"}, u)
-}
-
-func TestProgressBar(t *testing.T) {
-	assert.Equal(t, "[=====>    ] 50 of 100 bytes (50%)", progressBar(50, 100, 10))
-	assert.Equal(t, "[==========] 100 of 100 bytes (100%)", progressBar(100, 100, 10))
-	assert.Equal(t, "42 bytes", progressBar(42, -1, 10))
-	assert.True(t, strings.HasPrefix(progressText(1, 3), "1 of 3 bytes"))
 }

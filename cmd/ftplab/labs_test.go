@@ -51,7 +51,7 @@ func TestValidateCommand(t *testing.T) {
 	_, errOut, err := execCmd(t, newValidateCmd(), bad)
 	require.Error(t, err)
 	assert.Equal(t, 1, exitCode(err))
-	assert.Contains(t, errOut, bad+`:6:15: link "A-nowhere": link end "nowhere": no host or switch of that name`)
+	assert.Contains(t, errOut, bad+`:6:15: link "A-nowhere": end B: unknown host or switch "nowhere"`)
 	assert.Contains(t, errOut, ">  6 |   - ends: [A, nowhere]", "source snippet")
 
 	_, _, err = execCmd(t, newValidateCmd(), "no-such-lab")
