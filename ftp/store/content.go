@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"io"
 	"sync"
 )
@@ -17,15 +19,44 @@ type content interface {
 	readAt(p []byte, off int64) (int, error)
 	// writeTo writes bytes [off, size) to w, without copying where it can.
 	writeTo(w io.Writer, off int64) (int64, error)
+	// sum is the SHA-256 of the content.
+	sum() [sha256.Size]byte
 }
 
 // chunks is file data held in memory as full chunks of chunkSize bytes
-// followed by one partial chunk. A committed chunks value is never written
-// again, so readers may hold its slices.
+// followed by one partial chunk. A committed (sealed) chunks value is never
+// written again, so readers may hold its slices. Its SHA-256 is computed as
+// the bytes are appended.
 type chunks struct {
-	bufs [][]byte
-	n    int64
+	bufs   [][]byte
+	n      int64
+	h      hash.Hash // running digest while being written
+	digest [sha256.Size]byte
+	hashed int64 // bytes of bufs the running digest has seen
 }
+
+func newChunks() *chunks { return &chunks{h: sha256.New()} }
+
+// seal finishes the digest; the content is read-only from now on.
+func (c *chunks) seal() *chunks {
+	c.hashTail()
+	c.h.Sum(c.digest[:0])
+	c.h = nil
+	return c
+}
+
+// hashTail feeds the running digest the bytes appended since last time,
+// so each byte is hashed once, while it is still in the cache of the copy
+// that stored it.
+func (c *chunks) hashTail() {
+	for c.hashed < c.n {
+		b := c.bufs[c.hashed/chunkSize][c.hashed%chunkSize:]
+		c.h.Write(b)
+		c.hashed += int64(len(b))
+	}
+}
+
+func (c *chunks) sum() [sha256.Size]byte { return c.digest }
 
 func (c *chunks) size() int64 { return c.n }
 
@@ -67,11 +98,13 @@ func (c *chunks) tail() []byte {
 	return last[len(last):chunkSize]
 }
 
-// grew records that n bytes were written into the slice tail returned.
+// grew records that n bytes were written into the slice tail returned,
+// and hashes them.
 func (c *chunks) grew(n int) {
 	i := len(c.bufs) - 1
 	c.bufs[i] = c.bufs[i][:len(c.bufs[i])+n]
 	c.n += int64(n)
+	c.hashTail()
 }
 
 // Write appends p.
@@ -127,6 +160,8 @@ type generated struct {
 }
 
 func (g *generated) size() int64 { return g.n }
+
+func (g *generated) sum() [sha256.Size]byte { return GeneratedSum(g.seed, g.n) }
 
 func (g *generated) readAt(p []byte, off int64) (int, error) {
 	if off >= g.n {

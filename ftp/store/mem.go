@@ -1,6 +1,7 @@
 package store
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -138,7 +139,7 @@ func (m *Mem) Create(name string, keep int64) (Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &memUpload{m: m, name: name, data: &chunks{}}
+	u := &memUpload{m: m, name: name, data: newChunks(), track: keep == 0}
 	old, ok := d.children[base]
 	switch {
 	case ok && old.dir:
@@ -158,48 +159,6 @@ func (m *Mem) Create(name string, keep int64) (Upload, error) {
 		}
 	}
 	return u, nil
-}
-
-// memUpload collects an upload aside; Commit links it in.
-type memUpload struct {
-	m    *Mem
-	name string
-	data *chunks
-	done bool
-}
-
-// Write appends p to the upload.
-func (u *memUpload) Write(p []byte) (int, error) { return u.data.Write(p) }
-
-// ReadFrom lets io.Copy read a data connection straight into memory.
-func (u *memUpload) ReadFrom(r io.Reader) (int64, error) { return u.data.ReadFrom(r) }
-
-// Commit puts the upload in place of the target.
-func (u *memUpload) Commit() error {
-	if u.done {
-		return fmt.Errorf("upload of %s: already finished", u.name)
-	}
-	u.done = true
-	u.m.mu.Lock()
-	defer u.m.mu.Unlock()
-	d, base, err := u.m.parent(u.name)
-	if err != nil {
-		return fmt.Errorf("commit upload: %w", err)
-	}
-	if old, ok := d.children[base]; ok && old.dir {
-		return fmt.Errorf("commit upload: %s: %w", u.name, ErrIsDir)
-	}
-	now := u.m.now()
-	d.children[base] = &memNode{data: u.data, mod: now}
-	d.mod = now
-	return nil
-}
-
-// Abort drops the upload.
-func (u *memUpload) Abort() error {
-	u.done = true
-	u.data = &chunks{}
-	return nil
 }
 
 // Mkdir implements FS.
@@ -280,9 +239,9 @@ func (m *Mem) Rename(from, to string) error {
 // WriteFile creates or replaces file name with a copy of data, creating
 // missing parent directories.
 func (m *Mem) WriteFile(name string, data []byte) error {
-	c := &chunks{}
+	c := newChunks()
 	_, _ = c.Write(data)
-	return m.put(name, c)
+	return m.put(name, c.seal())
 }
 
 // AddGenerated adds file name of size bytes whose content is Generate's
@@ -291,7 +250,25 @@ func (m *Mem) AddGenerated(name string, size int64, seed uint64) error {
 	if size < 0 {
 		return fmt.Errorf("generated file %s: negative size %d", name, size)
 	}
+	knownSeeds.add(seed)
 	return m.put(name, &generated{seed: seed, n: size})
+}
+
+// Sum returns the SHA-256 of file name's content. The digest of uploaded
+// and written files is computed as their bytes are stored; that of a
+// generated file (AddGenerated, or an upload recognised as one) once per
+// seed and size, streaming, and then remembered.
+func (m *Mem) Sum(name string) ([sha256.Size]byte, error) {
+	m.mu.RLock()
+	n, err := m.lookup(name)
+	m.mu.RUnlock()
+	switch {
+	case err != nil:
+		return [sha256.Size]byte{}, err
+	case n.dir:
+		return [sha256.Size]byte{}, fmt.Errorf("%s: %w", name, ErrIsDir)
+	}
+	return n.data.sum(), nil
 }
 
 // ReadFile returns a copy of file name's content.
