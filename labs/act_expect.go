@@ -2,6 +2,7 @@ package labs
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -108,11 +109,11 @@ func (e *ExpectStep) run(ctx context.Context, r *runner, res *StepResult) error 
 	if len(e.Same) > 0 {
 		var sums []string
 		for _, ref := range e.Same {
-			data, err := r.fileBytes(ref)
+			d, err := r.sum(ref)
 			if err != nil {
 				return err
 			}
-			sums = append(sums, digest(data))
+			sums = append(sums, hex.EncodeToString(d[:]))
 		}
 		res.SHA256 = sums[0]
 		for i, s := range sums[1:] {

@@ -85,7 +85,7 @@ func (a *FXPStep) run(ctx context.Context, r *runner, res *StepResult) error {
 		}
 		return err
 	}
-	res.Code, res.Bytes = result.DestinationReply.Code, result.Bytes
+	res.Code, res.Bytes, res.TransferTime = result.DestinationReply.Code, result.Bytes, result.Duration
 	if res.Bytes < 0 {
 		res.Bytes = total
 	}

@@ -24,17 +24,25 @@ func (a *GetStep) check(c *checker, at string) {
 
 func (a *GetStep) describe() string { return fmt.Sprintf("%s: get %s", a.Client, a.From) }
 
+// run downloads into the client's memory; the file appears there only when
+// the download completed.
 func (a *GetStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	res.Transfer = true
-	data, err := r.retr(ctx, a.Client, a.From, res)
-	if err != nil {
-		return err
-	}
-	res.Code = 226
 	to := a.To
 	if to == "" {
 		_, to = splitRef(a.From)
 	}
-	r.remember(a.Client, to, data)
+	u, err := r.clientStore(a.Client).Create(to, 0)
+	if err != nil {
+		return fmt.Errorf("get %s: client memory: %w", a.From, err)
+	}
+	if err := r.retr(ctx, a.Client, a.From, u, res); err != nil {
+		_ = u.Abort()
+		return err
+	}
+	if err := u.Commit(); err != nil {
+		return fmt.Errorf("get %s: client memory: %w", a.From, err)
+	}
+	res.Code = 226
 	return r.checksum(res, a.From, a.Client+":"+to)
 }

@@ -1,9 +1,12 @@
 package labs
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
+	"strings"
+	"time"
 
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -42,23 +45,41 @@ func (a *PutStep) check(c *checker, at string) {
 
 func (a *PutStep) describe() string { return fmt.Sprintf("%s: put %s", a.Client, a.To) }
 
-func (a *PutStep) run(ctx context.Context, r *runner, res *StepResult) error {
-	res.Transfer = true
-	var data []byte
+// source is what the step uploads, its size and its SHA-256 (generated
+// bytes are made as they are sent, never held).
+func (a *PutStep) source(r *runner) (io.Reader, int64, [sha256.Size]byte, error) {
 	switch {
 	case a.Content != nil:
-		data = []byte(*a.Content)
+		return strings.NewReader(*a.Content), int64(len(*a.Content)), sha256.Sum256([]byte(*a.Content)), nil
 	case a.Size > 0:
-		data = make([]byte, a.Size)
-		store.Generate(data, uint64(a.Seed), 0)
-	default:
-		var err error
-		if data, err = r.fileBytes(a.Client + ":" + a.From); err != nil {
-			return err
-		}
+		n := int64(a.Size)
+		return store.GeneratedReader(uint64(a.Seed), n), n, store.GeneratedSum(uint64(a.Seed), n), nil
 	}
-	if err := r.stor(ctx, a.Client, a.To, bytes.NewReader(data), int64(len(data)), res); err != nil {
+	ref := a.Client + ":" + a.From
+	m, path := r.storeOf(ref)
+	d, err := r.sum(ref)
+	if err != nil {
+		return nil, 0, d, err
+	}
+	fi, err := m.Stat(path)
+	if err != nil {
+		return nil, 0, d, fmt.Errorf("file %s: %w", ref, err)
+	}
+	rc, err := m.Open(path, 0)
+	if err != nil {
+		return nil, 0, d, fmt.Errorf("file %s: %w", ref, err)
+	}
+	return rc, fi.Size, d, nil
+}
+
+func (a *PutStep) run(ctx context.Context, r *runner, res *StepResult) error {
+	res.Transfer = true
+	data, size, sum, err := a.source(r)
+	if err != nil {
 		return err
 	}
-	return r.checksumBytes(res, data, a.To)
+	if err := r.stor(ctx, a.Client, a.To, data, size, res); err != nil {
+		return err
+	}
+	return r.checksumSum(res, sum, a.To, time.Now())
 }

@@ -1,9 +1,10 @@
 package labs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/ftplab/ftplab/ftp/store"
 )
 
 // RelayStep copies a file the slow way: download to the client, then upload.
@@ -28,15 +29,31 @@ func (a *RelayStep) describe() string {
 	return fmt.Sprintf("%s: %s → %s (download, then upload through %s)", a.Client, a.From, a.To, a.Client)
 }
 
+// run downloads into a scratch store of the client's, then uploads from it.
 func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	res.Transfer = true
-	data, err := r.retr(ctx, a.Client, a.From, res)
+	buf := store.NewMem()
+	u, err := buf.Create("/relay", 0)
 	if err != nil {
 		return err
 	}
-	if err := r.stor(ctx, a.Client, a.To, bytes.NewReader(data), int64(len(data)), res); err != nil {
+	if err := r.retr(ctx, a.Client, a.From, u, res); err != nil {
 		return err
 	}
-	res.Bytes = int64(len(data)) // bytes copied, not bytes moved twice
+	if err := u.Commit(); err != nil {
+		return err
+	}
+	fi, err := buf.Stat("/relay")
+	if err != nil {
+		return err
+	}
+	rc, err := buf.Open("/relay", 0)
+	if err != nil {
+		return err
+	}
+	if err := r.stor(ctx, a.Client, a.To, rc, fi.Size, res); err != nil {
+		return err
+	}
+	res.Bytes = fi.Size // bytes copied, not bytes moved twice
 	return r.checksum(res, a.From, a.To)
 }

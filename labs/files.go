@@ -4,63 +4,68 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp/store"
 )
 
-// fileBytes returns the content of "SERVER:/path" (a server's store) or
-// "HOST:/path" (what a client host downloaded).
-func (r *runner) fileBytes(ref string) ([]byte, error) {
+// storeOf returns the store that holds ref's file, "SERVER:/path" (a
+// server's store) or "HOST:/path" (what a client host downloaded, kept in
+// that host's own in-memory store), and the path in it.
+func (r *runner) storeOf(ref string) (*store.Mem, string) {
 	name, path := splitRef(ref)
 	if rs := r.servers[name]; rs != nil {
-		data, err := rs.mem.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("file %s: %w", ref, err)
-		}
-		return data, nil
+		return rs.mem, path
 	}
-	r.memMu.Lock()
-	defer r.memMu.Unlock()
-	data, ok := r.memory[name][path]
-	if !ok {
-		return nil, fmt.Errorf("file %s: host %s has not downloaded %s", ref, name, path)
-	}
-	return data, nil
+	return r.clientStore(name), path
 }
 
-// remember keeps what a client host downloaded, for later put and expect
-// steps.
-func (r *runner) remember(host, path string, data []byte) {
+// clientStore is a client host's memory: what its get steps downloaded.
+// Like a server's store it keeps a generated file's bytes as its generator,
+// so a download costs no memory however large.
+func (r *runner) clientStore(host string) *store.Mem {
 	r.memMu.Lock()
 	defer r.memMu.Unlock()
-	if r.memory[host] == nil {
-		r.memory[host] = map[string][]byte{}
+	m := r.memory[host]
+	if m == nil {
+		m = store.NewMem()
+		r.memory[host] = m
 	}
-	r.memory[host][path] = data
+	return m
 }
 
-func digest(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+// sum returns the SHA-256 of ref's file.
+func (r *runner) sum(ref string) ([sha256.Size]byte, error) {
+	m, path := r.storeOf(ref)
+	d, err := m.Sum(path)
+	if err != nil {
+		return d, fmt.Errorf("file %s: %w", ref, err)
+	}
+	return d, nil
 }
 
 // checksum compares the SHA-256 of a transfer's source and destination.
 func (r *runner) checksum(res *StepResult, from, to string) error {
-	data, err := r.fileBytes(from)
+	t0 := time.Now()
+	src, err := r.sum(from)
 	if err != nil {
 		return err
 	}
-	return r.checksumBytes(res, data, to)
+	return r.checksumSum(res, src, to, t0)
 }
 
-// checksumBytes compares the SHA-256 of src and of the file to.
-func (r *runner) checksumBytes(res *StepResult, src []byte, to string) error {
-	dst, err := r.fileBytes(to)
+// checksumSum compares src, the digest of what was sent, with the
+// destination's; the time since t0 is the step's verification time.
+func (r *runner) checksumSum(res *StepResult, src [sha256.Size]byte, to string, t0 time.Time) error {
+	dst, err := r.sum(to)
+	res.VerifyTime = time.Since(t0)
 	if err != nil {
 		return err
 	}
-	res.SHA256 = digest(dst)
-	res.Match = res.SHA256 == digest(src)
+	res.SHA256 = hex.EncodeToString(dst[:])
+	res.Match = dst == src
 	if !res.Match {
-		return fmt.Errorf("%s differs from its source: sha256 %.12s…, want %.12s…", to, res.SHA256, digest(src))
+		return fmt.Errorf("%s differs from its source: sha256 %.12s…, want %x", to, res.SHA256, src[:6])
 	}
 	return nil
 }

@@ -40,8 +40,15 @@ type StepResult struct {
 	Summary string
 	// Bytes is the number of bytes a transfer copied.
 	Bytes int64
-	// Duration is how long the step took.
+	// Duration is how long the step took, all of it (connecting, logging
+	// in, the transfer, verification).
 	Duration time.Duration
+	// TransferTime is a transfer's own time: from the transfer command to
+	// the last final reply, what Throughput divides by.
+	TransferTime time.Duration
+	// VerifyTime is how long comparing the SHA-256 of source and
+	// destination took (it is not part of TransferTime).
+	VerifyTime time.Duration
 	// SHA256 is the destination's digest; Match says it equals the source's.
 	SHA256 string
 	Match  bool
@@ -54,12 +61,13 @@ type StepResult struct {
 	done chan struct{}
 }
 
-// Throughput is a transfer's rate in bit/s (0 if unknown).
+// Throughput is a transfer's rate in bit/s over its TransferTime (0 if
+// unknown).
 func (s StepResult) Throughput() float64 {
-	if s.Duration <= 0 || s.Bytes <= 0 {
+	if s.TransferTime <= 0 || s.Bytes <= 0 {
 		return 0
 	}
-	return float64(s.Bytes) * 8 / s.Duration.Seconds()
+	return float64(s.Bytes) * 8 / s.TransferTime.Seconds()
 }
 
 // Report is the outcome of a lab run.
@@ -103,7 +111,7 @@ func (s StepResult) outcome() string {
 	case s.Summary != "":
 		b.WriteString(s.Summary)
 	case s.Transfer && s.OK:
-		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match", s.Bytes, s.Duration.Round(timeRound), rate(s.Throughput()))
+		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match (verified in %s)", s.Bytes, s.TransferTime.Round(timeRound), rate(s.Throughput()), s.VerifyTime.Round(timeRound))
 	}
 	if s.Err != nil {
 		if b.Len() > 0 {
@@ -165,7 +173,7 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 		}
 		if !header {
 			fmt.Fprintf(w, "\nTransfers:\n")
-			fmt.Fprintln(tw, "step\tbytes\ttime\tthroughput\tsha256\t")
+			fmt.Fprintln(tw, "step\tbytes\ttime\tthroughput\tsha256\tverified in\t")
 			header = true
 		}
 		check := "match " + short(s.SHA256)
@@ -175,7 +183,7 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 				check = "MISMATCH " + short(s.SHA256)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", s.Name, s.Bytes, s.Duration.Round(timeRound), rate(s.Throughput()), check)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Bytes, s.TransferTime.Round(timeRound), rate(s.Throughput()), check, s.VerifyTime.Round(timeRound))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

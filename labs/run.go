@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/ftp/store"
 	"github.com/ftplab/ftplab/labs/ladder"
 )
 
@@ -38,7 +39,7 @@ type runner struct {
 	steps    map[string]*Step
 	results  []*StepResult
 	byName   map[string]*StepResult
-	memory   map[string]map[string][]byte // client host -> path -> bytes
+	memory   map[string]*store.Mem // client host -> what it downloaded
 	memMu    sync.Mutex
 	sessions map[string]*keptSession // "client/server" -> cmd session
 	sessMu   sync.Mutex
@@ -62,7 +63,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{env: e, opts: opts, steps: map[string]*Step{}, byName: map[string]*StepResult{},
-		memory: map[string]map[string][]byte{}, sessions: map[string]*keptSession{}}
+		memory: map[string]*store.Mem{}, sessions: map[string]*keptSession{}}
 	runErr := r.run(ctx)
 	closeErr := e.close()
 	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: e.captureFile, Duration: time.Since(t0),

@@ -1,7 +1,6 @@
 package labs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -114,26 +113,29 @@ func quit(ctx context.Context, cs ...*client.Client) {
 	}
 }
 
-// retr downloads ref ("SERVER:/path") to memory through clientHost.
-func (r *runner) retr(ctx context.Context, clientHost, ref string, res *StepResult) ([]byte, error) {
+// retr downloads ref ("SERVER:/path") through clientHost into w, timing
+// the transfer (RETR to its final reply) in res.
+func (r *runner) retr(ctx context.Context, clientHost, ref string, w io.Writer, res *StepResult) error {
 	name, path := splitRef(ref)
 	c, err := r.dial(ctx, clientHost, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer quit(ctx, c)
-	var buf bytes.Buffer
 	bar := r.progress(res.Name, r.serverFileSize(name, path))
-	n, err := c.Retr(ctx, path, &buf, client.WithProgress(bar.update))
+	t0 := time.Now()
+	n, err := c.Retr(ctx, path, w, client.WithProgress(bar.update))
+	res.TransferTime += time.Since(t0)
 	bar.done()
 	res.Bytes += n
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", ref, err)
+		return fmt.Errorf("get %s: %w", ref, err)
 	}
-	return buf.Bytes(), nil
+	return nil
 }
 
-// stor uploads data to ref through clientHost.
+// stor uploads data to ref through clientHost, timing the transfer (STOR
+// to its final reply) in res.
 func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reader, size int64, res *StepResult) error {
 	name, path := splitRef(ref)
 	c, err := r.dial(ctx, clientHost, name)
@@ -142,7 +144,9 @@ func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reade
 	}
 	defer quit(ctx, c)
 	bar := r.progress(res.Name, size)
+	t0 := time.Now()
 	n, err := c.Stor(ctx, path, data, client.WithProgress(bar.update))
+	res.TransferTime += time.Since(t0)
 	bar.done()
 	res.Bytes += n
 	if err != nil {

@@ -292,3 +292,13 @@ func (d *Dir) Rename(from, to string) error {
 	}
 	return mapErr(d.root.Rename(rf, rt))
 }
+
+// Sum returns the SHA-256 of file name, reading it once, streaming.
+func (d *Dir) Sum(name string) ([32]byte, error) {
+	r, err := d.Open(name, 0)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer r.Close()
+	return SumReader(r)
+}

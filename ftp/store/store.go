@@ -73,3 +73,10 @@ var (
 	// ErrRange: a resume offset beyond the end of the existing file.
 	ErrRange = errors.New("offset beyond end of file")
 )
+
+// Summer is implemented by stores that give a file's SHA-256 without the
+// caller reading the file: Mem from what it computed as the bytes were
+// stored, Dir by streaming the file once.
+type Summer interface {
+	Sum(name string) ([32]byte, error)
+}

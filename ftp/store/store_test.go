@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"io"
 	"io/fs"
 	"os"
@@ -247,4 +248,19 @@ func BenchmarkGenerate(b *testing.B) {
 		Generate(p, 1, off)
 		off += int64(len(p))
 	}
+}
+
+func TestSummers(t *testing.T) {
+	var _ Summer = (*Mem)(nil)
+	var _ Summer = (*Dir)(nil)
+	d, err := NewDir(t.TempDir())
+	require.NoError(t, err)
+	u, err := d.Create("/x", 0)
+	require.NoError(t, err)
+	_, err = u.Write([]byte("on disk"))
+	require.NoError(t, err)
+	require.NoError(t, u.Commit())
+	sum, err := d.Sum("/x")
+	require.NoError(t, err)
+	assert.Equal(t, sha256.Sum256([]byte("on disk")), sum)
 }
