@@ -18,7 +18,7 @@ import (
 const (
 	slabSize      = 1 << 20 // bytes of records handed to the writer at once
 	slabQueue     = 32      // slabs that may wait for the writer
-	recordHeader  = 16      // iface(4) + len(4) + unix nanos(8)
+	recordHeader  = 20      // iface(4) + caplen(4) + origlen(4) + unix nanos(8)
 	captureWait   = 100 * time.Millisecond
 	defaultFlush  = 200 * time.Millisecond
 	captureBufLen = 1 << 20
@@ -37,10 +37,12 @@ type CaptureStats struct {
 // encodes them with pcapgo. Producers block at most captureWait when the
 // writer is behind; after that the slab's frames are dropped and counted.
 type capture struct {
+	policy  capturePolicy
 	mu      sync.Mutex
 	slab    []byte
 	nframes int // frames in slab
 	nifaces int
+	links   []layers.LinkType // per interface
 	closed  bool
 	timer   *time.Timer
 
@@ -62,13 +64,14 @@ type capMsg struct {
 	iface   *pcapgo.NgInterface
 }
 
-func newCapture(out io.Writer, flush time.Duration) *capture {
+func newCapture(out io.Writer, flush time.Duration, policy capturePolicy) *capture {
 	if flush <= 0 {
 		flush = defaultFlush
 	}
 	c := &capture{
-		ch:  make(chan capMsg, slabQueue),
-		out: bufio.NewWriterSize(out, captureBufLen),
+		policy: policy,
+		ch:     make(chan capMsg, slabQueue),
+		out:    bufio.NewWriterSize(out, captureBufLen),
 	}
 	c.pool.New = func() any { b := make([]byte, 0, slabSize); return &b }
 	c.slab = c.getSlab()
@@ -94,6 +97,7 @@ func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, erro
 	}
 	id := c.nifaces
 	c.nifaces++
+	c.links = append(c.links, lt)
 	c.handoffLocked(true)
 	c.ch <- capMsg{iface: &pcapgo.NgInterface{
 		Name:                name,
@@ -106,27 +110,41 @@ func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, erro
 	return id, nil
 }
 
-// record appends frames seen on interface iface at ts.
-func (c *capture) record(iface int, ts time.Time, frames ...[]byte) {
+// record appends the frames emit yields, seen on interface iface at ts.
+// emit gives each frame as its headers and its payload (nil for a frame
+// given whole), so a segment of a super-segment is recorded without being
+// put together first; the capture's policy decides how much of it to keep.
+func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payload []byte))) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
 		return
 	}
 	nanos := uint64(ts.UnixNano())
-	for _, f := range frames {
-		if len(c.slab)+recordHeader+len(f) > cap(c.slab) && len(c.slab) > 0 {
+	lt := c.links[iface]
+	emit(func(hdr, payload []byte) {
+		orig := len(hdr) + len(payload)
+		keep, ok := c.policy.keep(lt, hdr, orig)
+		if !ok {
+			return
+		}
+		if len(c.slab)+recordHeader+keep > cap(c.slab) && len(c.slab) > 0 {
 			c.handoffLocked(false)
 		}
 		var h [recordHeader]byte
 		binary.LittleEndian.PutUint32(h[0:], uint32(iface))
-		binary.LittleEndian.PutUint32(h[4:], uint32(len(f)))
-		binary.LittleEndian.PutUint64(h[8:], nanos)
+		binary.LittleEndian.PutUint32(h[4:], uint32(keep))
+		binary.LittleEndian.PutUint32(h[8:], uint32(orig))
+		binary.LittleEndian.PutUint64(h[12:], nanos)
 		c.slab = append(c.slab, h[:]...)
-		c.slab = append(c.slab, f...)
+		if keep <= len(hdr) {
+			c.slab = append(c.slab, hdr[:keep]...)
+		} else {
+			c.slab = append(c.slab, hdr...)
+			c.slab = append(c.slab, payload[:keep-len(hdr)]...)
+		}
 		c.nframes++
-	}
-	c.mu.Unlock()
+	})
 }
 
 // handoffLocked passes the current slab to the writer. Unless block is set it
@@ -200,14 +218,15 @@ func (c *capture) handle(m capMsg) {
 	for len(b) >= recordHeader {
 		iface := int(binary.LittleEndian.Uint32(b[0:]))
 		n := int(binary.LittleEndian.Uint32(b[4:]))
-		ts := int64(binary.LittleEndian.Uint64(b[8:]))
+		orig := int(binary.LittleEndian.Uint32(b[8:]))
+		ts := int64(binary.LittleEndian.Uint64(b[12:]))
 		data := b[recordHeader : recordHeader+n]
 		b = b[recordHeader+n:]
 		if c.err != nil || c.w == nil {
 			c.dropped.Add(1)
 			continue
 		}
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: n, Length: n, InterfaceIndex: iface}
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: n, Length: orig, InterfaceIndex: iface}
 		if err := c.w.WritePacket(ci, data); err != nil {
 			c.err = fmt.Errorf("write capture: %w", err)
 			c.dropped.Add(1)

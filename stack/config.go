@@ -112,6 +112,13 @@ type Options struct {
 	// CaptureFlush is how often buffered capture data is flushed to Capture
 	// (useful for live viewing); 0 means 200 ms.
 	CaptureFlush time.Duration
+	// CaptureData says how much of each frame the capture keeps (default
+	// CaptureFull).
+	CaptureData CaptureData
+	// ControlPorts are the TCP ports of control connections, whose frames
+	// CaptureHeaders and CaptureControl keep whole; empty means
+	// DefaultControlPorts.
+	ControlPorts []uint16
 }
 
 const (

@@ -65,7 +65,7 @@ type Host struct {
 	nics    []*nic                 // config NICs, NIC ID = index+1
 	nicIDs  map[string]tcpip.NICID // every NIC by name, incl. AddNIC ones
 	addrs   []netip.Prefix
-	forward bool
+	forward atomic.Bool // IP forwarding on (a router: it gets super-segments cut)
 	ipv6    bool // IPv6 protocol present
 	closed  atomic.Bool
 }
@@ -229,7 +229,7 @@ func (h *Host) AddNIC(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 		return err
 	}
 	h.mu.Lock()
-	fwd := h.forward
+	fwd := h.forward.Load()
 	h.mu.Unlock()
 	if fwd {
 		return h.SetForwarding(true)
@@ -250,7 +250,7 @@ func (h *Host) SetForwarding(on bool) error {
 			return fmt.Errorf("host %q: set forwarding for protocol %#x: %s", h.name, p, err)
 		}
 	}
-	h.forward = on
+	h.forward.Store(on)
 	return nil
 }
 

@@ -142,7 +142,7 @@ func TestRateLimit(t *testing.T) {
 			after := n.Link("ab").Stats().AB
 			wire := float64(after.Bytes-before.Bytes) * 8 / d.Seconds()
 			good := float64(len(data)) * 8 / d.Seconds()
-			t.Logf("wire %.2f Mbit/s, goodput %.2f Mbit/s over %v, %d tail drops", wire/1e6, good/1e6, d, after.DropQueue)
+			t.Logf("wire %.2f Mbit/s, goodput %.2f Mbit/s over %v, %d tail drops, stats %+v", wire/1e6, good/1e6, d, after.DropQueue, after)
 			assert.LessOrEqual(t, wire, 1.02*rate, "the link exceeded its rate")
 			if !tc.wantDrops {
 				assert.Zero(t, after.DropQueue)

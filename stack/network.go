@@ -42,7 +42,11 @@ func New(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 		n.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.Capture != nil {
-		n.cap = newCapture(opts.Capture, opts.CaptureFlush)
+		ports := opts.ControlPorts
+		if len(ports) == 0 {
+			ports = DefaultControlPorts
+		}
+		n.cap = newCapture(opts.Capture, opts.CaptureFlush, capturePolicy{data: opts.CaptureData, ports: ports})
 	}
 	for _, name := range p.switches {
 		n.switches = append(n.switches, newSwitch(name))
@@ -158,7 +162,9 @@ func (n *Network) CaptureInterface(name string, linkType layers.LinkType) (func(
 		return nil, fmt.Errorf("capture interface %q: %w", name, err)
 	}
 	c := n.cap
-	return func(ts time.Time, frame []byte) { c.record(id, ts, frame) }, nil
+	return func(ts time.Time, frame []byte) {
+		c.record(id, ts, func(add func(hdr, payload []byte)) { add(frame, nil) })
+	}, nil
 }
 
 // CaptureStats returns the capture's counters (zero without capture).

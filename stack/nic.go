@@ -15,7 +15,7 @@ import (
 // receiver is what sits at the far end of a link direction: a host NIC or a
 // switch port. It takes ownership of the frames.
 type receiver interface {
-	receive(frames []*buffer.View)
+	receive(frames []frame)
 }
 
 // nic is the wire side of a host's Ethernet interface: the link endpoint
@@ -23,9 +23,10 @@ type receiver interface {
 // and ARP). Frames it transmits go to out; frames addressed to another MAC
 // are filtered as Ethernet hardware would, and counted.
 //
-// It advertises no TX checksum offload, so gVisor fills in every checksum and
-// the capture shows valid ones; it advertises RX offload because frames only
-// ever come from another gVisor stack that computed them.
+// It advertises no TX checksum offload, so gVisor fills in every checksum
+// (but TCP's, see WritePackets) and the capture shows valid ones; it
+// advertises RX offload because frames only ever come from another gVisor
+// stack that computed them. It advertises host GSO (see gso.go).
 type nic struct {
 	host  *Host
 	name  string // "eth0"
@@ -96,6 +97,13 @@ func (n *nic) IsAttached() bool {
 	return n.disp != nil
 }
 
+// GSOMaxSize implements gvstack.GSOEndpoint.
+func (*nic) GSOMaxSize() uint32 { return gsoMaxSize }
+
+// SupportedGSO implements gvstack.GSOEndpoint: TCP hands the NIC
+// super-segments, which the wires carry whole where they can (gso.go).
+func (*nic) SupportedGSO() gvstack.SupportedGSO { return gvstack.HostGSOSupported }
+
 // Wait implements gvstack.LinkEndpoint; a nic owns no goroutines.
 func (*nic) Wait() {}
 
@@ -119,6 +127,9 @@ func (*nic) SetOnCloseAction(func()) {}
 
 // WritePackets implements gvstack.LinkEndpoint: each packet (with its
 // Ethernet header) is copied once into a fresh view that travels the wires.
+// A TCP packet comes with its checksum left for offload: a super-segment
+// keeps it so (its segments get theirs when it is cut), any other has it
+// completed here.
 func (n *nic) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 	list := pkts.AsSlice()
 	out := n.out.Load()
@@ -126,9 +137,8 @@ func (n *nic) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 		n.txUnplugged.Add(uint64(len(list)))
 		return len(list), nil
 	}
-	var viewArr [8]*buffer.View
-	var sliceArr [8][]byte
-	views, slices := viewArr[:0], sliceArr[:0]
+	var frameArr [8]frame
+	frames := frameArr[:0]
 	for _, pkt := range list {
 		v := buffer.NewViewSize(pkt.Size())
 		b := v.AsSlice()
@@ -136,35 +146,60 @@ func (n *nic) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 		for _, s := range pkt.AsSlices() {
 			off += copy(b[off:], s)
 		}
-		views = append(views, v)
-		slices = append(slices, b)
+		f := frame{v: v}
+		if g := pkt.GSOOptions; (g.Type == gvstack.GSOTCPv4 || g.Type == gvstack.GSOTCPv6) && g.NeedsCsum {
+			if pkt.Data().Size() > int(g.MSS) {
+				f.mss = g.MSS
+			} else {
+				finishChecksum(b[len(pkt.LinkHeader().Slice())+len(pkt.NetworkHeader().Slice()):])
+			}
+		}
+		frames = append(frames, f)
 	}
 	now := time.Now()
 	if n.cap != nil {
-		n.cap.record(n.capIf, now, slices...)
+		n.cap.record(n.capIf, now, func(add func(hdr, payload []byte)) {
+			for _, f := range frames {
+				if f.mss == 0 {
+					add(f.v.AsSlice(), nil)
+					continue
+				}
+				eachSegment(f.v.AsSlice(), int(f.mss), add)
+			}
+		})
 	}
-	n.txFrames.Add(uint64(len(views)))
-	out.send(views, now, false)
+	for _, f := range frames {
+		k, _ := f.segments()
+		n.txFrames.Add(uint64(k))
+	}
+	out.send(frames, now, false)
 	return len(list), nil
 }
 
-// receive delivers frames from the wire into the host's stack.
-func (n *nic) receive(frames []*buffer.View) {
+// receive delivers frames from the wire into the host's stack; a router
+// gets super-segments cut (gso.go).
+func (n *nic) receive(frames []frame) {
 	n.mu.RLock()
 	d := n.disp
 	n.mu.RUnlock()
-	for _, v := range frames {
+	if n.host.forward.Load() {
+		frames = cutAll(frames)
+	}
+	for _, f := range frames {
+		v := f.v
 		if d == nil || v.Size() < ethHeaderLen {
 			v.Release()
 			continue
 		}
 		dst := tcpip.LinkAddress(v.AsSlice()[:6])
 		if dst != n.mac && !header.IsMulticastEthernetAddress(dst) && dst != header.EthernetBroadcastAddress {
-			n.rxForeign.Add(1)
+			k, _ := f.segments()
+			n.rxForeign.Add(uint64(k))
 			v.Release()
 			continue
 		}
-		n.rxFrames.Add(1)
+		k, _ := f.segments() // a super-segment counts as the frames it stands for
+		n.rxFrames.Add(uint64(k))
 		pkt := gvstack.NewPacketBuffer(gvstack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
 		d.DeliverNetworkPacket(0, pkt)
 		pkt.DecRef()

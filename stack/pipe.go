@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 )
 
 // pipe is one direction of a link. Senders (a host NIC or a switch) call
@@ -37,7 +36,7 @@ type pipe struct {
 }
 
 type qframe struct {
-	v  *buffer.View
+	f  frame
 	at time.Time
 }
 
@@ -55,10 +54,11 @@ func (pp *pipe) set(p LinkParams) {
 		pp.rng = rand.New(rand.NewPCG(uint64(p.Seed), 0x9e3779b97f4a7c15^pp.dir))
 	}
 	if p.Down && !pp.p.Down {
-		for _, f := range pp.q {
-			f.v.Release()
+		for _, q := range pp.q {
+			n, _ := q.f.segments()
+			pp.dropDown.Add(uint64(n))
+			q.f.v.Release()
 		}
-		pp.dropDown.Add(uint64(len(pp.q)))
 		pp.q = pp.q[:0]
 	}
 	if p.Rate != pp.p.Rate {
@@ -73,31 +73,47 @@ func (pp *pipe) transparentLocked() bool {
 	return pp.p.Rate == 0 && pp.p.Delay == 0 && pp.p.Jitter == 0 && len(pp.q) == 0
 }
 
+// impairedLocked reports whether the link treats frames one by one (any
+// impairment), so super-segments must be cut before they enter it.
+func (pp *pipe) impairedLocked() bool {
+	p := pp.p
+	return p.Rate > 0 || p.Delay > 0 || p.Jitter > 0 || p.Loss > 0 || p.Down
+}
+
 // send takes ownership of frames. inline allows delivery on the caller's
 // goroutine when the pipe is transparent.
-func (pp *pipe) send(frames []*buffer.View, now time.Time, inline bool) {
+func (pp *pipe) send(frames []frame, now time.Time, inline bool) {
 	pp.mu.Lock()
+	if pp.impairedLocked() && hasSuper(frames) {
+		pp.mu.Unlock()
+		frames = cutAll(frames)
+		pp.mu.Lock()
+	}
 	if pp.stopped {
 		pp.mu.Unlock()
-		pp.dropStopd.Add(uint64(len(frames)))
-		release(frames)
+		for _, f := range frames {
+			n, _ := f.segments()
+			pp.dropStopd.Add(uint64(n))
+		}
+		releaseFrames(frames)
 		return
 	}
 	if inline && pp.transparentLocked() {
 		kept := frames[:0]
-		for _, v := range frames {
-			if pp.admitLocked(v, now) {
-				kept = append(kept, v)
+		for _, f := range frames {
+			if pp.admitLocked(f) {
+				kept = append(kept, f)
 			}
 		}
 		pp.mu.Unlock()
 		pp.deliver(kept)
 		return
 	}
-	for _, v := range frames {
-		if !pp.admitLocked(v, now) {
+	for _, f := range frames {
+		if !pp.admitLocked(f) {
 			continue
 		}
+		v := f.v
 		at := now
 		if p := pp.p; p.Rate > 0 {
 			start := now
@@ -123,25 +139,28 @@ func (pp *pipe) send(frames []*buffer.View, now time.Time, inline bool) {
 			at = pp.lastArrive
 		}
 		pp.lastArrive = at
-		pp.q = append(pp.q, qframe{v: v, at: at})
+		pp.q = append(pp.q, qframe{f: f, at: at})
 	}
 	pp.signalLocked()
 	pp.mu.Unlock()
 }
 
-// admitLocked applies down, MTU and loss; it releases and counts a dropped frame.
-func (pp *pipe) admitLocked(v *buffer.View, now time.Time) bool {
+// admitLocked applies down, MTU and loss; it releases and counts a dropped
+// frame (a super-segment's segments, for MTU: it only meets loss and down
+// cut).
+func (pp *pipe) admitLocked(f frame) bool {
+	n, _ := f.segments()
 	switch {
 	case pp.p.Down:
-		pp.dropDown.Add(1)
-	case v.Size() > pp.p.MTU+ethHeaderLen:
-		pp.dropBig.Add(1)
+		pp.dropDown.Add(uint64(n))
+	case f.wireSize() > pp.p.MTU+ethHeaderLen:
+		pp.dropBig.Add(uint64(n))
 	case pp.p.Loss > 0 && pp.rng.Float64() < pp.p.Loss:
-		pp.dropLoss.Add(1)
+		pp.dropLoss.Add(uint64(n))
 	default:
 		return true
 	}
-	v.Release()
+	f.v.Release()
 	return false
 }
 
@@ -155,16 +174,17 @@ func (pp *pipe) signalLocked() {
 	}
 }
 
-func (pp *pipe) deliver(frames []*buffer.View) {
+func (pp *pipe) deliver(frames []frame) {
 	if len(frames) == 0 {
 		return
 	}
-	var n uint64
-	for _, v := range frames {
-		n += uint64(v.Size())
+	var segs, bytes uint64
+	for _, f := range frames {
+		n, b := f.segments()
+		segs, bytes = segs+uint64(n), bytes+uint64(b)
 	}
-	pp.frames.Add(uint64(len(frames)))
-	pp.bytes.Add(n)
+	pp.frames.Add(segs)
+	pp.bytes.Add(bytes)
 	pp.dst.receive(frames)
 }
 
@@ -178,13 +198,13 @@ func (pp *pipe) start(wg *sync.WaitGroup) {
 
 func (pp *pipe) run() {
 	var timer *time.Timer
-	var batch []*buffer.View
+	var batch []frame
 	for {
 		pp.mu.Lock()
 		now := time.Now()
 		i := 0
 		for i < len(pp.q) && !pp.q[i].at.After(now) {
-			batch = append(batch, pp.q[i].v)
+			batch = append(batch, pp.q[i].f)
 			i++
 		}
 		if i > 0 {
@@ -233,10 +253,11 @@ func (pp *pipe) stop() {
 	}
 	pp.stopped = true
 	close(pp.quit)
-	for _, f := range pp.q {
-		f.v.Release()
+	for _, q := range pp.q {
+		n, _ := q.f.segments()
+		pp.dropStopd.Add(uint64(n))
+		q.f.v.Release()
 	}
-	pp.dropStopd.Add(uint64(len(pp.q)))
 	pp.q = nil
 	pp.mu.Unlock()
 }
@@ -253,8 +274,12 @@ func (pp *pipe) stats() DirStats {
 	}
 }
 
-func release(frames []*buffer.View) {
-	for _, v := range frames {
-		v.Release()
+// hasSuper reports whether any of frames is a super-segment.
+func hasSuper(frames []frame) bool {
+	for _, f := range frames {
+		if f.mss != 0 {
+			return true
+		}
 	}
+	return false
 }

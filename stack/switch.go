@@ -57,18 +57,20 @@ func (s *Switch) addPort() *swPort {
 }
 
 // receive implements receiver for frames arriving at port p.
-func (p *swPort) receive(frames []*buffer.View) {
+func (p *swPort) receive(frames []frame) {
 	p.sw.forward(p, frames)
 }
 
-func (s *Switch) forward(in *swPort, frames []*buffer.View) {
+func (s *Switch) forward(in *swPort, frames []frame) {
 	now := time.Now()
-	for i, v := range frames {
+	for i, f := range frames {
+		v := f.v
 		b := v.AsSlice()
 		if len(b) < header.EthernetMinimumSize {
 			v.Release()
 			continue
 		}
+		segs, _ := f.segments() // what the counters count: frames as on a real wire
 		dst, src := tcpip.LinkAddress(b[0:6]), tcpip.LinkAddress(b[6:12])
 		s.learn(src, in)
 		if !header.IsMulticastEthernetAddress(dst) {
@@ -77,22 +79,22 @@ func (s *Switch) forward(in *swPort, frames []*buffer.View) {
 			s.mu.RUnlock()
 			if known {
 				if out == in {
-					s.filtered.Add(1)
+					s.filtered.Add(uint64(segs))
 					v.Release()
 				} else {
-					s.forwarded.Add(1)
+					s.forwarded.Add(uint64(segs))
 					out.out.send(frames[i:i+1], now, true)
 				}
 				continue
 			}
 		}
-		s.flooded.Add(1)
+		s.flooded.Add(uint64(segs))
 		s.mu.RLock()
 		ports := s.ports
 		s.mu.RUnlock()
 		for _, p := range ports {
 			if p != in && p.out != nil {
-				p.out.send([]*buffer.View{buffer.NewViewWithData(b)}, now, true)
+				p.out.send([]frame{{v: buffer.NewViewWithData(b), mss: f.mss}}, now, true)
 			}
 		}
 		v.Release()
