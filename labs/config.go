@@ -198,11 +198,18 @@ type File struct {
 	From string `yaml:"from"`
 }
 
-// Capture says where frames are written.
+// Capture says where frames are written and how much of them.
 type Capture struct {
 	// File is the pcapng path; default "<lab name>.pcapng". The command
 	// line's --capture overrides it.
 	File string `yaml:"file"`
+	// Data is how much of each frame is kept: "full" (default), "headers"
+	// (frames of data connections cut after their TCP header, with their
+	// original length, as tcpdump -s does; control connections whole), or
+	// "none" (no capture file: the ladder is drawn from the control
+	// connections and the data connections' SYN and FIN, kept in memory).
+	// The command line's --capture-data and --no-capture override it.
+	Data CaptureData `yaml:"data"`
 }
 
 // TUN attaches a lab to the host kernel through a TUN device (used by the

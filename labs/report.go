@@ -82,9 +82,11 @@ type Report struct {
 	// Names maps every lab address to its host; Order lists the hosts.
 	Names map[netip.Addr]string
 	Order []string
-	// CaptureFile is the pcapng path; Stats its counters.
+	// CaptureFile is the pcapng path ("" when none was written); Stats its
+	// counters; CaptureData how much of each frame it kept.
 	CaptureFile string
 	Stats       stack.CaptureStats
+	CaptureData CaptureData
 	// Duration is the wall time of the whole run.
 	Duration time.Duration
 }
@@ -160,7 +162,11 @@ type PrintOptions struct {
 // Print writes the ladder, the transfer summary and where the capture is.
 func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 	if r.Ladder != nil {
-		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, r.CaptureFile)
+		from := r.CaptureFile
+		if from == "" {
+			from = "the control connections kept in memory"
+		}
+		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, from)
 		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full}); err != nil {
 			return err
 		}
@@ -189,11 +195,19 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 		return err
 	}
 	fails := r.Failures()
-	fmt.Fprintf(w, "\nCapture: %s (%d frames", r.CaptureFile, r.Stats.Frames)
-	if r.Stats.Dropped > 0 {
-		fmt.Fprintf(w, ", %d dropped", r.Stats.Dropped)
+	switch {
+	case r.CaptureFile == "":
+		fmt.Fprintf(w, "\nCapture: none written (%d control frames kept in memory for the ladder)\n", r.Stats.Frames)
+	default:
+		fmt.Fprintf(w, "\nCapture: %s (%d frames", r.CaptureFile, r.Stats.Frames)
+		if r.CaptureData == CaptureHeaders {
+			fmt.Fprint(w, ", data connections' frames cut after the TCP header")
+		}
+		if r.Stats.Dropped > 0 {
+			fmt.Fprintf(w, ", %d dropped", r.Stats.Dropped)
+		}
+		fmt.Fprintf(w, "); open it with: wireshark %s\n", r.CaptureFile)
 	}
-	fmt.Fprintf(w, "); open it with: wireshark %s\n", r.CaptureFile)
 	if len(fails) == 0 {
 		fmt.Fprintf(w, "Lab %s: all %d steps ok in %s.\n", r.Lab, len(r.Steps), r.Duration.Round(time.Millisecond))
 		return nil

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ftplab/ftplab/ftp/client"
 	"github.com/ftplab/ftplab/ftp/store"
-	"github.com/ftplab/ftplab/labs/ladder"
 )
 
 // Options are a run's runtime choices.
@@ -20,6 +19,10 @@ type Options struct {
 	// CaptureFile is where the pcapng goes; "" means the lab's capture.file
 	// (default "<lab>.pcapng"). Run reads it back to draw the ladder.
 	CaptureFile string
+	// CaptureData is how much of each frame the capture keeps; "" means
+	// the lab's capture.data (default full). With CaptureNone no file is
+	// written.
+	CaptureData CaptureData
 	// Live, when set, also receives the pcapng stream as it is written
 	// (e.g. stdout piped to `wireshark -k -i -`).
 	Live io.Writer
@@ -58,7 +61,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 		opts.Out = io.Discard
 	}
 	t0 := time.Now()
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, live: opts.Live, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, live: opts.Live, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +69,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 		memory: map[string]*store.Mem{}, sessions: map[string]*keptSession{}}
 	runErr := r.run(ctx)
 	closeErr := e.close()
-	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: e.captureFile, Duration: time.Since(t0),
+	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: e.captureFile, CaptureData: e.data, Duration: time.Since(t0),
 		Names: map[netip.Addr]string{}, Stats: e.net.CaptureStats()}
 	for _, h := range lab.Hosts {
 		rep.Order = append(rep.Order, h.Name)
@@ -77,7 +80,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 	if err := errors.Join(runErr, closeErr); err != nil {
 		return rep, err
 	}
-	if rep.Ladder, err = ladder.ReadFile(e.captureFile); err != nil {
+	if rep.Ladder, err = e.ladder(); err != nil {
 		return rep, fmt.Errorf("lab %s: reading the capture back: %w", lab.Name, err)
 	}
 	return rep, nil

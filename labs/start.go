@@ -1,6 +1,7 @@
 package labs
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -8,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
+	"github.com/ftplab/ftplab/labs/ladder"
 	"github.com/ftplab/ftplab/stack"
 )
 
@@ -18,14 +21,17 @@ type env struct {
 	lab         *Lab
 	net         *stack.Network
 	servers     map[string]*runningServer
-	captureFile string
-	file        *os.File
+	data        CaptureData
+	captureFile string        // "" with CaptureNone
+	file        *os.File      // the capture file, or nil
+	mem         *bytes.Buffer // the in-memory capture of CaptureNone
 }
 
 // startOptions are the choices start needs.
 type startOptions struct {
-	capture string    // pcapng path; "" means the lab's (default "<lab>.pcapng")
-	live    io.Writer // also receives the pcapng stream, or nil
+	capture string      // pcapng path; "" means the lab's (default "<lab>.pcapng")
+	data    CaptureData // "" means the lab's (default full)
+	live    io.Writer   // also receives the pcapng stream, or nil
 	logger  *slog.Logger
 }
 
@@ -35,19 +41,30 @@ func start(ctx context.Context, lab *Lab, o startOptions) (*env, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	e := &env{lab: lab, servers: map[string]*runningServer{},
-		captureFile: cmp.Or(o.capture, lab.Capture.File, lab.Name+".pcapng")}
-	f, err := os.Create(e.captureFile)
-	if err != nil {
-		return nil, fmt.Errorf("lab %s: capture file: %w", lab.Name, err)
+	e := &env{lab: lab, servers: map[string]*runningServer{}, data: cmp.Or(o.data, lab.Capture.Data, CaptureFull)}
+	var w io.Writer
+	if e.data == CaptureNone {
+		e.mem = &bytes.Buffer{}
+		w = e.mem
+	} else {
+		e.captureFile = cmp.Or(o.capture, lab.Capture.File, lab.Name+".pcapng")
+		f, err := os.Create(e.captureFile)
+		if err != nil {
+			return nil, fmt.Errorf("lab %s: capture file: %w", lab.Name, err)
+		}
+		e.file, w = f, f
 	}
-	e.file = f
-	var w io.Writer = f
 	if o.live != nil {
-		w = io.MultiWriter(f, o.live)
+		w = io.MultiWriter(w, o.live)
 	}
-	if e.net, err = stack.New(ctx, lab.StackConfig(), stack.Options{Capture: w, Logger: o.logger}); err != nil {
-		f.Close()
+	var err error
+	e.net, err = stack.New(ctx, lab.StackConfig(), stack.Options{
+		Capture: w, Logger: o.logger, CaptureData: e.data.stack(), ControlPorts: lab.controlPorts(),
+	})
+	if err != nil {
+		if e.file != nil {
+			e.file.Close()
+		}
 		return nil, fmt.Errorf("lab %s: %w", lab.Name, err)
 	}
 	for i := range lab.Servers {
@@ -67,11 +84,41 @@ func (e *env) close() error {
 		rs.stop()
 	}
 	netErr := e.net.Close()
-	if err := e.file.Close(); err != nil && netErr == nil {
-		netErr = err
+	if e.file != nil {
+		if err := e.file.Close(); err != nil && netErr == nil {
+			netErr = err
+		}
 	}
 	if netErr != nil {
-		return fmt.Errorf("lab %s: capture %s: %w", e.lab.Name, e.captureFile, netErr)
+		return fmt.Errorf("lab %s: capture %s: %w", e.lab.Name, e.captureName(), netErr)
 	}
 	return nil
+}
+
+// captureName says where the capture is, for messages.
+func (e *env) captureName() string {
+	if e.captureFile == "" {
+		return "in memory (capture data: none)"
+	}
+	return e.captureFile
+}
+
+// ladder reads the completed capture back.
+func (e *env) ladder() (*ladder.Ladder, error) {
+	if e.mem != nil {
+		return ladder.Read(bytes.NewReader(e.mem.Bytes()))
+	}
+	return ladder.ReadFile(e.captureFile)
+}
+
+// controlPorts are the lab's FTP control ports, whose connections a
+// capture keeps whole.
+func (l *Lab) controlPorts() []uint16 {
+	var out []uint16
+	for _, s := range l.Servers {
+		if !slices.Contains(out, uint16(s.Port)) {
+			out = append(out, uint16(s.Port))
+		}
+	}
+	return out
 }

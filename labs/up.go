@@ -24,6 +24,9 @@ type UpOptions struct {
 	TUN string
 	// CaptureFile is where the pcapng goes ("" means the lab's capture file).
 	CaptureFile string
+	// CaptureData is how much of each frame the capture keeps ("" means
+	// the lab's; CaptureNone keeps the control connections in memory).
+	CaptureData CaptureData
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 }
@@ -47,7 +50,7 @@ type Running struct {
 // until Close or the end of ctx; Close removes the device and completes the
 // capture.
 func Up(ctx context.Context, lab *Lab, opts UpOptions) (*Running, error) {
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

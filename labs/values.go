@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/stack"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -368,4 +369,42 @@ type Dialect client.Dialect
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
 func (d *Dialect) UnmarshalYAML(node ast.Node) error {
 	return decodeScalar(node, "dialect", client.ParseDialect, (*client.Dialect)(d))
+}
+
+// CaptureData is how much of each frame a capture keeps: "full",
+// "headers" or "none" (see Capture.Data).
+type CaptureData string
+
+// The capture data choices.
+const (
+	CaptureFull    CaptureData = "full"
+	CaptureHeaders CaptureData = "headers"
+	CaptureNone    CaptureData = "none"
+)
+
+// ParseCaptureData parses "full", "headers" or "none" ("" is full).
+func ParseCaptureData(s string) (CaptureData, error) {
+	switch d := CaptureData(strings.ToLower(s)); d {
+	case "", CaptureFull:
+		return CaptureFull, nil
+	case CaptureHeaders, CaptureNone:
+		return d, nil
+	}
+	return "", fmt.Errorf("capture data %q: want full, headers or none", s)
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *CaptureData) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "capture data", ParseCaptureData, d)
+}
+
+// stack is the stack's capture policy for d.
+func (d CaptureData) stack() stack.CaptureData {
+	switch d {
+	case CaptureHeaders:
+		return stack.CaptureHeaders
+	case CaptureNone:
+		return stack.CaptureControl
+	}
+	return stack.CaptureFull
 }

@@ -19,9 +19,10 @@ const (
 	// frame's original length, as `tcpdump -s` does.
 	CaptureHeaders
 	// CaptureControl is CaptureHeaders that keeps, of the other TCP frames,
-	// only those with SYN, FIN or RST: enough to draw the ladder (a data
-	// connection's ends and, from the sequence numbers, its bytes) in a few
-	// kilobytes however long the transfer.
+	// only those with SYN, FIN or RST and one in every 256 MiB of sequence
+	// space: enough to draw the ladder (a data connection's ends and, from
+	// the sequence numbers, its bytes, however many times they wrap) in a
+	// few kilobytes however long the transfer.
 	CaptureControl
 )
 
@@ -35,6 +36,10 @@ func (d CaptureData) String() string {
 	}
 	return "full"
 }
+
+// seqMark is the sequence space between the data frames CaptureControl
+// keeps: 256 MiB.
+const seqMark = 1 << 28
 
 // DefaultControlPorts are the control ports a capture keeps whole when
 // Options.ControlPorts is empty: FTP's.
@@ -85,7 +90,10 @@ func (p capturePolicy) keep(lt layers.LinkType, hdr []byte, orig int) (int, bool
 		return orig, true
 	}
 	if p.data == CaptureControl && tcp.Flags()&(header.TCPFlagSyn|header.TCPFlagFin|header.TCPFlagRst) == 0 {
-		return 0, false
+		payload := orig - off - ipLen - int(tcp.DataOffset())
+		if seq := tcp.SequenceNumber() % seqMark; seq != 0 && int(seq)+payload <= seqMark {
+			return 0, false // holds no byte at a multiple of seqMark
+		}
 	}
 	return min(orig, off+ipLen+int(tcp.DataOffset())), true
 }

@@ -14,7 +14,7 @@ func init() { root.AddCommand(newRunCmd()) }
 
 // newRunCmd builds `ftplab run`.
 func newRunCmd() *cobra.Command {
-	var capture string
+	var capture captureFlags
 	var live, verbose, full bool
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
@@ -32,6 +32,8 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 "| wireshark -k -i -"); everything else then goes to stderr.`,
 		Example: `  ftplab run
   ftplab run port-steal --capture /tmp/steal.pcapng
+  ftplab run mylab.yaml --capture-data headers    # big transfers: small capture
+  ftplab run mylab.yaml --no-capture              # no file; the ladder still drawn
   ftplab run mylab.yaml
   ftplab run slow-client --live | wireshark -k -i -`,
 		Args: cobra.MaximumNArgs(1),
@@ -41,7 +43,11 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 				return err
 			}
 			out := cmd.OutOrStdout()
-			opts := labs.Options{CaptureFile: capture}
+			file, data, err := capture.resolve()
+			if err != nil {
+				return err
+			}
+			opts := labs.Options{CaptureFile: file, CaptureData: data}
 			if live && isTerminal(out) {
 				return &exitError{code: 2, err: fmt.Errorf("--live writes a binary pcapng to stdout, which is a terminal: pipe it, e.g. | wireshark -k -i -")}
 			}
@@ -69,7 +75,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture.file, else LAB.pcapng)")
+	capture.add(cmd)
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")

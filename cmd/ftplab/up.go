@@ -18,7 +18,8 @@ const upReady = "lab is up; Ctrl-C (SIGINT) or SIGTERM stops it"
 
 // newUpCmd builds `ftplab up`.
 func newUpCmd() *cobra.Command {
-	var tunName, capture string
+	var tunName string
+	var capture captureFlags
 	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "up [LAB|FILE]",
@@ -45,7 +46,11 @@ Packets crossing the device are captured as interface tun:NAME.`,
 			if err != nil {
 				return err
 			}
-			opts := labs.UpOptions{TUN: tunName, CaptureFile: capture}
+			file, data, err := capture.resolve()
+			if err != nil {
+				return err
+			}
+			opts := labs.UpOptions{TUN: tunName, CaptureFile: file, CaptureData: data}
 			if verbose {
 				opts.Logger = debugLogger(cmd)
 			}
@@ -62,12 +67,16 @@ Packets crossing the device are captured as interface tun:NAME.`,
 			if err := r.Close(); err != nil {
 				return fmt.Errorf("lab %s: stopping: %w", lab.Name, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s stopped; capture in %s\n", lab.Name, r.CaptureFile)
+			if r.CaptureFile == "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s stopped\n", lab.Name)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "lab %s stopped; capture in %s\n", lab.Name, r.CaptureFile)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&tunName, "tun", "", "attach the lab to the kernel through a TUN device of this name")
-	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture file)")
+	capture.add(cmd)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log network, server and device diagnostics to stderr")
 	return cmd
 }
@@ -90,7 +99,11 @@ func printUp(w io.Writer, r *labs.Running) {
 		fmt.Fprintf(w, "  routes via the gateway: %s\n", joinPrefixes(d.Routes()))
 		fmt.Fprintf(w, "  watch it live: wireshark -k -i %s\n", d.Name())
 	}
-	fmt.Fprintf(w, "capture: %s (complete when the lab stops; open with wireshark %s)\n", r.CaptureFile, r.CaptureFile)
+	if r.CaptureFile == "" {
+		fmt.Fprintln(w, "capture: none (--no-capture)")
+	} else {
+		fmt.Fprintf(w, "capture: %s (complete when the lab stops; open with wireshark %s)\n", r.CaptureFile, r.CaptureFile)
+	}
 	fmt.Fprintln(w, upReady)
 }
 

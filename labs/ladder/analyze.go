@@ -73,6 +73,7 @@ type conn struct {
 	haveISN  [2]bool
 	maxEnd   [2]uint32
 	bytes    [2]int64
+	fin      [2]bool // a FIN was seen in that direction
 	synTime  time.Time
 	endTime  time.Time
 	lastTime time.Time
@@ -114,13 +115,18 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 	a.packets++
 	p := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
 	var src, dst netip.Addr
+	ipPayload := -1 // bytes after the IP header, as the header says
 	switch ip := p.NetworkLayer().(type) {
 	case *layers.IPv4:
 		src, _ = netip.AddrFromSlice(ip.SrcIP)
 		dst, _ = netip.AddrFromSlice(ip.DstIP)
+		ipPayload = int(ip.Length) - int(ip.IHL)*4
 	case *layers.IPv6:
 		src, _ = netip.AddrFromSlice(ip.SrcIP)
 		dst, _ = netip.AddrFromSlice(ip.DstIP)
+		if ip.Length > 0 {
+			ipPayload = int(ip.Length) // no extension headers on TCP here
+		}
 	default:
 		if p.ErrorLayer() != nil {
 			a.skipped++
@@ -136,13 +142,19 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 	}
 	from := netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
 	to := netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort))
-	a.track(ci.Timestamp, from, to, tcp)
+	// A frame cut short by the capture (tcpdump -s, ftplab's headers mode)
+	// still says in its IP header how much payload it carried.
+	n := len(tcp.Payload)
+	if full := ipPayload - int(tcp.DataOffset)*4; ci.CaptureLength < ci.Length && full > n {
+		n = full
+	}
+	a.track(ci.Timestamp, from, to, tcp, n)
 	ctx := captureContext(ci)
 	a.asm.AssembleWithContext(p.NetworkLayer().NetworkFlow(), tcp, &ctx)
 }
 
 // track follows handshakes, payload and teardown of every connection.
-func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP) {
+func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP, n int) {
 	if tcp.SYN && !tcp.ACK {
 		k := connKey{from, to}
 		if c := a.conns[k]; c != nil && c.isn[0] == tcp.Seq {
@@ -165,13 +177,21 @@ func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP)
 	if tcp.SYN && tcp.ACK && dir == 1 && !c.haveISN[1] {
 		c.isn[1], c.haveISN[1], c.maxEnd[1], c.est = tcp.Seq, true, tcp.Seq+1, true
 	}
-	if n := len(tcp.Payload); n > 0 && c.haveISN[dir] {
+	// The bytes moved are where the sequence numbers got to: a FIN or RST
+	// carries them too, so a capture that kept only a data connection's
+	// SYN and FIN (ftplab's capture data: none) counts them right.
+	// A jump of a quarter of the sequence space is no such frame (a reset's
+	// sequence number can be anything); captures keep a data frame at least
+	// every 256 MiB.
+	// Past a FIN nothing is data (a reset after it is one further on).
+	if c.haveISN[dir] && !c.fin[dir] && (n > 0 || tcp.FIN || tcp.RST) {
 		end := tcp.Seq + uint32(n)
-		if d := int32(end - c.maxEnd[dir]); d > 0 {
+		if d := int32(end - c.maxEnd[dir]); d > 0 && (n > 0 || d < 1<<30) {
 			c.bytes[dir] += int64(d)
 			c.maxEnd[dir] = end
 		}
 	}
+	c.fin[dir] = c.fin[dir] || tcp.FIN
 	if (tcp.FIN || tcp.RST) && !c.ended {
 		c.ended, c.endTime, c.reset = true, ts, tcp.RST
 	}
