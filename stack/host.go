@@ -66,7 +66,7 @@ type Host struct {
 	nicIDs  map[string]tcpip.NICID // every NIC by name, incl. AddNIC ones
 	addrs   []netip.Prefix
 	forward atomic.Bool // IP forwarding on (a router: it gets super-segments cut)
-	ipv6    bool // IPv6 protocol present
+	ipv6    bool        // IPv6 protocol present
 	closed  atomic.Bool
 }
 

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // pipe is one direction of a link. Senders (a host NIC or a switch) call
