@@ -31,6 +31,13 @@ func (v Vsftpd) URL(path string) string { return "ftp://" + v.Addr.String() + pa
 // part in third-party copies. It must run inside a namespace of Run or Bench.
 func StartVsftpd(tb testing.TB, addr netip.AddrPort, root string, writable bool) Vsftpd {
 	tb.Helper()
+	return StartVsftpdIn(tb, nil, addr, root, writable)
+}
+
+// StartVsftpdIn is StartVsftpd inside ns (one of Bridged's namespaces), or
+// in the test's own namespace when ns is nil.
+func StartVsftpdIn(tb testing.TB, ns *Netns, addr netip.AddrPort, root string, writable bool) Vsftpd {
+	tb.Helper()
 	if !Inside() {
 		tb.Fatal("StartVsftpd outside a test network namespace")
 	}
@@ -75,6 +82,9 @@ vsftpd_log_file=%s
 	require.NoError(tb, os.WriteFile(path, []byte(conf), 0o600))
 	require.NoError(tb, os.MkdirAll("/var/run/vsftpd/empty", 0o755))
 	cmd := exec.Command("vsftpd", path)
+	if ns != nil {
+		cmd = ns.Command("vsftpd", path)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
