@@ -294,35 +294,47 @@ func TestAbortDuringRETR(t *testing.T) {
 	assert.Equal(t, "ok", string(c.retr("small")))
 }
 
-// telnetPrefix is what lftp sends before STAT and ABOR: IAC IP, then IAC DM
-// as TCP urgent data (Synch). When oob is false the DM stays in line.
-func sendUrgent(t *testing.T, c *client, cmd string, oob bool) {
-	t.Helper()
-	if !oob {
+// synchForms are the ways clients send a command with Telnet IP and Synch
+// (RFC 959 §4.1.3) before it, as a server without SO_OOBINLINE reads them.
+var synchForms = []struct {
+	name string
+	send func(t *testing.T, c *client, cmd string)
+}{
+	{"plain", func(t *testing.T, c *client, cmd string) { c.send("%s", cmd) }},
+	{"in-line", func(t *testing.T, c *client, cmd string) {
 		_, err := c.conn.Write([]byte("\xff\xf4\xff\xf2" + cmd + "\r\n"))
 		require.NoError(t, err)
-		return
-	}
-	_, err := c.conn.Write([]byte("\xff\xf4\xff"))
-	require.NoError(t, err)
-	sendOOB(t, c.conn, 0xf2)
-	_, err = c.conn.Write([]byte(cmd + "\r\n"))
-	require.NoError(t, err)
+	}},
+	// lftp: IAC IP IAC in band, DM as urgent data (the kernel drops it).
+	{"lftp", func(t *testing.T, c *client, cmd string) {
+		_, err := c.conn.Write([]byte("\xff\xf4\xff"))
+		require.NoError(t, err)
+		sendOOB(t, c.conn, []byte{0xf2})
+		_, err = c.conn.Write([]byte(cmd + "\r\n"))
+		require.NoError(t, err)
+	}},
+	// tnftp: "IAC IP IAC" sent with MSG_OOB (its last IAC is the urgent
+	// byte the kernel drops), then "DM cmd" in band.
+	{"tnftp", func(t *testing.T, c *client, cmd string) {
+		sendOOB(t, c.conn, []byte("\xff\xf4\xff"))
+		_, err := c.conn.Write([]byte("\xf2" + cmd + "\r\n"))
+		require.NoError(t, err)
+	}},
 }
 
 func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
-	for _, oob := range []bool{false, true} {
-		t.Run(fmt.Sprintf("urgent=%v", oob), func(t *testing.T) {
+	for _, form := range synchForms {
+		t.Run(form.name, func(t *testing.T) {
 			ts := startServer(t, "127.0.0.2", nil)
 			c := dial(t, ts, "127.0.0.2")
 			c.login("u", "p")
-			sendUrgent(t, c, "STAT", oob)
+			form.send(t, c, "STAT")
 			c.expect(211) // no transfer: server status
 			dc := startLongRETR(t, ts, c)
 			defer dc.Close()
 			_, err := io.CopyN(io.Discard, dc, 3<<20)
 			require.NoError(t, err)
-			sendUrgent(t, c, "STAT", oob)
+			form.send(t, c, "STAT")
 			msg := c.expect(213)
 			var n int64
 			_, err = fmt.Sscanf(msg[strings.LastIndex(msg, "Status: "):], "Status: %d of", &n)
@@ -334,11 +346,12 @@ func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
 			// the transfer was not disturbed
 			_, err = io.CopyN(io.Discard, dc, 1<<20)
 			require.NoError(t, err)
-			sendUrgent(t, c, "ABOR", oob)
+			form.send(t, c, "ABOR")
 			c.expect(426)
 			c.expect(226)
 			c.cmd(200, "NOOP")
 			assert.NotContains(t, ts.logs.String(), "Unknown command")
+			assert.NotContains(t, ts.logs.String(), "Syntax error")
 		})
 	}
 }
