@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // Mode is how a Client opens its data connections.
@@ -119,8 +120,8 @@ func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (
 		conn:   conn,
 		text:   textproto.NewConn(conn),
 		opts:   opts,
-		remote: addrPort(conn.RemoteAddr()),
-		local:  addrPort(conn.LocalAddr()),
+		remote: proto.AddrPortOf(conn.RemoteAddr()),
+		local:  proto.AddrPortOf(conn.LocalAddr()),
 	}
 	c.log = logger.With("server", c.remote.String())
 	code, msg, err := c.Read(ctx)
@@ -132,16 +133,6 @@ func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (
 		return nil, fmt.Errorf("ftp server %s: greeting: %w", addr, err)
 	}
 	return c, nil
-}
-
-// addrPort turns a net.Addr into a netip.AddrPort (zero if it is not TCP).
-func addrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // RemoteAddr is the server's control address as this client sees it.

@@ -120,7 +120,7 @@ func (c *Client) prepare(ctx context.Context) (*pending, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listen for data connection on %s: %w", c.local.Addr(), err)
 		}
-		ap := netip.AddrPortFrom(c.local.Addr(), addrPort(ln.Addr()).Port())
+		ap := netip.AddrPortFrom(c.local.Addr(), proto.AddrPortOf(ln.Addr()).Port())
 		if mode == ModePORT {
 			err = c.PORT(ctx, ap)
 		} else {

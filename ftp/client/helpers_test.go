@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -57,7 +58,7 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 			tb.Errorf("server on %s: %v", addr, err)
 		}
 	})
-	return ourServer{addr: addrPort(ln.Addr()), mem: mem}
+	return ourServer{addr: proto.AddrPortOf(ln.Addr()), mem: mem}
 }
 
 // dialUser connects to s and logs in; the client is closed at cleanup.

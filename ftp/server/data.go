@@ -183,7 +183,7 @@ func (s *session) listenPassive() (uint16, error) {
 		ln = l
 	}
 	s.data.mode, s.data.ln = passiveData, ln
-	return addrOf(ln.Addr()).Port(), nil
+	return proto.AddrPortOf(ln.Addr()).Port(), nil
 }
 
 // listenRange listens on a free port of the passive range.
@@ -234,7 +234,7 @@ func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error)
 			}
 			return nil, fmt.Errorf("accept data connection on %s: %w", d.ln.Addr(), err)
 		}
-		from := addrOf(c.RemoteAddr())
+		from := proto.AddrPortOf(c.RemoteAddr())
 		if s.allowPassive(d, from) {
 			return c, nil
 		}

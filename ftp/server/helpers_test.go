@@ -81,7 +81,7 @@ func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
 	srv, err := New(cfg)
 	require.NoError(t, err)
 	ts.srv = srv
-	ts.addr = addrOf(ln.Addr())
+	ts.addr = proto.AddrPortOf(ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {
@@ -203,10 +203,10 @@ func (c *client) readData(dc net.Conn) []byte {
 func (c *client) activeRETR(host, verb, retr, path string) ([]byte, netip.AddrPort) {
 	c.t.Helper()
 	ln := activeListener(c.t, host)
-	arg := proto.FormatEPRT(addrOf(ln.Addr()))
+	arg := proto.FormatEPRT(proto.AddrPortOf(ln.Addr()))
 	if verb != "EPRT" {
 		var err error
-		arg, err = proto.FormatPORT(addrOf(ln.Addr()))
+		arg, err = proto.FormatPORT(proto.AddrPortOf(ln.Addr()))
 		require.NoError(c.t, err)
 	}
 	c.cmd(200, "%s %s", verb, arg)
@@ -216,7 +216,7 @@ func (c *client) activeRETR(host, verb, retr, path string) ([]byte, netip.AddrPo
 	data := c.readData(dc)
 	c.expect(150)
 	c.expect(226)
-	return data, addrOf(dc.RemoteAddr())
+	return data, proto.AddrPortOf(dc.RemoteAddr())
 }
 
 // stor uploads data to path over a fresh passive connection.

@@ -63,7 +63,7 @@ func TestDataTimeoutActive(t *testing.T) {
 	c := dial(t, ts, "127.0.0.2")
 	c.login("u", "p")
 	ln := activeListener(t, "127.0.0.2")
-	port := addrOf(ln.Addr()).Port()
+	port := proto.AddrPortOf(ln.Addr()).Port()
 	ln.Close() // nobody listens: the dial fails
 	c.cmd(200, "EPRT |1|127.0.0.2|%d|", port)
 	c.cmd(425, "RETR f")

@@ -60,9 +60,15 @@ func TestActiveRefusals(t *testing.T) {
 		target func(foreign, own net.Listener) string
 		has    string
 	}{
-		{"foreign PORT", func(f, _ net.Listener) string { a, _ := proto.FormatPORT(addrOf(f.Addr())); return "PORT " + a }, "not this client's address"},
-		{"foreign EPRT", func(f, _ net.Listener) string { return "EPRT " + proto.FormatEPRT(addrOf(f.Addr())) }, "127.0.0.3"},
-		{"foreign SOCK", func(f, _ net.Listener) string { a, _ := proto.FormatPORT(addrOf(f.Addr())); return "SOCK " + a }, "bounce"},
+		{"foreign PORT", func(f, _ net.Listener) string {
+			a, _ := proto.FormatPORT(proto.AddrPortOf(f.Addr()))
+			return "PORT " + a
+		}, "not this client's address"},
+		{"foreign EPRT", func(f, _ net.Listener) string { return "EPRT " + proto.FormatEPRT(proto.AddrPortOf(f.Addr())) }, "127.0.0.3"},
+		{"foreign SOCK", func(f, _ net.Listener) string {
+			a, _ := proto.FormatPORT(proto.AddrPortOf(f.Addr()))
+			return "SOCK " + a
+		}, "bounce"},
 		{"PORT below 1024", func(_, _ net.Listener) string { return "PORT 127,0,0,2,0,21" }, "below 1024"},
 		{"EPRT below 1024", func(_, _ net.Listener) string { return "EPRT |1|127.0.0.2|80|" }, "below 1024"},
 	}
@@ -161,7 +167,7 @@ func listenFreeBelow(t *testing.T, host string) net.Listener {
 	for range 50 {
 		ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
 		require.NoError(t, err)
-		below := netip.AddrPortFrom(netip.MustParseAddr(host), addrOf(ln.Addr()).Port()-1)
+		below := netip.AddrPortFrom(netip.MustParseAddr(host), proto.AddrPortOf(ln.Addr()).Port()-1)
 		if l2, err := (ftp.OS{}).Listen(context.Background(), "tcp", below.String()); err == nil {
 			l2.Close()
 			return ln

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
@@ -213,7 +214,7 @@ func (s *Server) isClosed() bool {
 // start admits a control connection, or refuses it with 421 when a limit is
 // reached. It never blocks on the client.
 func (s *Server) start(ctx context.Context, c net.Conn) {
-	peer := addrOf(c.RemoteAddr())
+	peer := proto.AddrPortOf(c.RemoteAddr())
 	s.mu.Lock()
 	var refuse string
 	switch {
@@ -315,20 +316,4 @@ func (s *Server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// addrOf returns the address and port of a net.Addr (zero if it has none).
-func addrOf(a net.Addr) netip.AddrPort {
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

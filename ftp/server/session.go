@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
@@ -57,8 +58,8 @@ func newSession(srv *Server, c net.Conn, id uint64) *session {
 		srv:    srv,
 		id:     id,
 		conn:   c,
-		peer:   addrOf(c.RemoteAddr()),
-		local:  addrOf(c.LocalAddr()),
+		peer:   proto.AddrPortOf(c.RemoteAddr()),
+		local:  proto.AddrPortOf(c.LocalAddr()),
 		w:      bufio.NewWriter(c),
 		cmds:   make(chan command),
 		stop:   make(chan struct{}),
