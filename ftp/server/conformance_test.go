@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -414,4 +416,30 @@ func TestAbortBeforeDataConnection(t *testing.T) {
 	// the passive socket is gone
 	_, err = dialFrom(t, netipAddrPort("127.0.0.2", 0), ap)
 	require.Error(t, err)
+}
+
+// preLogin are the commands a client may send before it logs in.
+var preLogin = []string{"ACCT", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "QUIT", "STAT", "SYST", "USER"}
+
+// Every command of the table but the few open ones needs a login: a new
+// command is closed until someone opens it on purpose.
+func TestCommandsNeedLogin(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	require.NoError(t, ts.fs.WriteFile("/hello.txt", []byte("hello\n")))
+	c := dial(t, ts, "127.0.0.2")
+	var open []string
+	for _, verb := range slices.Sorted(maps.Keys(commands)) {
+		if slices.Contains(preLogin, verb) {
+			open = append(open, verb)
+			continue
+		}
+		c.cmd(530, "%s hello.txt", verb)
+	}
+	assert.Equal(t, preLogin, open, "the commands open before login")
+	runSteps(t, c, []step{
+		{"STAT /", 530, "log in"}, {"OPTS UTF8 ON", 200, ""}, {"FEAT", 211, ""}, {"SYST", 215, ""},
+		{"HELP", 214, ""}, {"NOOP", 200, ""}, {"ACCT x", 502, ""}, {"STAT", 211, "not logged in"},
+		{"USER u", 331, ""}, {"PASS p", 230, ""}, {"MODE S", 200, ""}, {"SIZE hello.txt", 213, "6"},
+	})
+	c.cmd(221, "QUIT")
 }

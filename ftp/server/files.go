@@ -250,7 +250,7 @@ func (s *session) cmdSTAT(c command) {
 		return
 	}
 	if !s.loggedIn {
-		s.reply(530, "Please log in with USER and PASS.")
+		s.askLogin()
 		return
 	}
 	p, ok := s.path(listArg(c.arg))
