@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,6 +30,12 @@ type serveFlags struct {
 	pasvAddr   string
 	debug      bool
 	maxSession int
+	// login limits (server.Config's MaxUnauthenticated, LoginTimeout,
+	// LoginFailDelay, MaxLoginFails)
+	maxUnauth      int
+	loginTimeout   time.Duration
+	loginFailDelay time.Duration
+	maxLoginFails  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -66,6 +73,10 @@ to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
 	fl.StringVar(&f.pasvPorts, "pasv-ports", "", "passive port range LO-HI (default: any free port)")
 	fl.StringVar(&f.pasvAddr, "pasv-address", "", "address to advertise in PASV replies (for NAT)")
 	fl.IntVar(&f.maxSession, "max-sessions", 0, "maximum concurrent sessions (default 64)")
+	fl.IntVar(&f.maxUnauth, "max-unauthenticated", server.DefaultMaxUnauthenticated, "maximum sessions not logged in; a newcomer closes the oldest")
+	fl.DurationVar(&f.loginTimeout, "login-timeout", server.DefaultLoginTimeout, "close a session not logged in after this long")
+	fl.DurationVar(&f.loginFailDelay, "login-fail-delay", server.DefaultLoginFailDelay, "delay before answering a failed login (0: none)")
+	fl.IntVar(&f.maxLoginFails, "max-login-fails", server.DefaultMaxLoginFails, "close the session after this many failed logins (0: no limit)")
 	fl.BoolVar(&f.debug, "debug", false, "log every command and reply")
 	_ = cmd.MarkFlagRequired("listen")
 	_ = cmd.MarkFlagRequired("root")
@@ -84,6 +95,18 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 		Anonymous:      f.anonymous,
 		AnonymousWrite: f.anonymous && !f.readOnly,
 		MaxSessions:    f.maxSession,
+
+		MaxUnauthenticated: f.maxUnauth,
+		LoginTimeout:       f.loginTimeout,
+		LoginFailDelay:     f.loginFailDelay,
+		MaxLoginFails:      f.maxLoginFails,
+	}
+	// 0 on the command line means none; in server.Config it means the default
+	if f.loginFailDelay == 0 {
+		cfg.LoginFailDelay = -1
+	}
+	if f.maxLoginFails == 0 {
+		cfg.MaxLoginFails = -1
 	}
 	if len(f.users) == 0 && !f.anonymous {
 		return cfg, usageError("serve: no accounts: give --user NAME:PASS or --anonymous")

@@ -116,6 +116,35 @@ func TestServeCommand(t *testing.T) {
 	})
 }
 
+// readReplies reads raw reply lines from conn until it closes.
+func readReplies(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(conn)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestServeLoginLimits(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the server stops
+	listen := netip.AddrPortFrom(randomLoopback(), 2121).String()
+	serveInTest(t, listen, "--root", t.TempDir(), "--user", "alice:secret",
+		"--login-timeout", "300ms", "--max-login-fails", "1", "--login-fail-delay", "0")
+	guess, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer guess.Close()
+	_, err = guess.Write([]byte("USER alice\r\nPASS guess\r\n"))
+	require.NoError(t, err)
+	out := readReplies(t, guess)
+	assert.Contains(t, out, "530 Login incorrect.")
+	assert.Contains(t, out, "421 Too many failed logins (1)")
+
+	mute, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer mute.Close()
+	assert.Contains(t, readReplies(t, mute), "421 Login timeout (300ms)")
+}
+
 func TestServeFlagErrors(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the servers stop
 	dir := t.TempDir()

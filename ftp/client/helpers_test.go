@@ -38,6 +38,9 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 	if cfg.Network == nil {
 		cfg.Network = osNet
 	}
+	if cfg.LoginFailDelay == 0 {
+		cfg.LoginFailDelay = time.Millisecond // failed logins in tests: no 1 s wait
+	}
 	cfg.Store = mem
 	cfg.Users = []server.User{{Name: testUser, Password: testPass}}
 	srv, err := server.New(cfg)

@@ -126,7 +126,8 @@ func (s *session) cmdUSER(c command) {
 		return
 	}
 	s.data.reset()
-	s.user, s.loggedIn, s.readOnly, s.fs, s.cwd = c.arg, false, false, nil, "/"
+	s.setLoggedIn(false)
+	s.user, s.readOnly, s.fs, s.cwd = c.arg, false, nil, "/"
 	if s.anonymous() {
 		s.reply(331, "Anonymous login ok, send your e-mail address as password.")
 		return
@@ -146,25 +147,42 @@ func (s *session) cmdPASS(c command) {
 	}
 	cfg := s.srv.cfg
 	if s.anonymous() {
-		s.loggedIn, s.readOnly, s.fs = true, !cfg.AnonymousWrite || cfg.ReadOnly, cfg.Store
+		s.setLoggedIn(true)
+		s.readOnly, s.fs = !cfg.AnonymousWrite || cfg.ReadOnly, cfg.Store
 		s.log.Info("ftp login", "user", "anonymous")
 		s.reply(230, "Anonymous user logged in.")
 		return
 	}
 	i := slices.IndexFunc(cfg.Users, func(u User) bool { return u.Name == s.user })
 	if i < 0 || cfg.Users[i].Password != c.arg {
-		s.log.Warn("ftp login failed", "user", s.user)
-		s.user = ""
-		s.reply(530, "Login incorrect.")
+		s.loginFailed()
 		return
 	}
 	u := cfg.Users[i]
-	s.loggedIn, s.readOnly, s.fs = true, u.ReadOnly || cfg.ReadOnly, u.Store
+	s.setLoggedIn(true)
+	s.readOnly, s.fs = u.ReadOnly || cfg.ReadOnly, u.Store
 	if s.fs == nil {
 		s.fs = cfg.Store
 	}
 	s.log.Info("ftp login", "user", u.Name)
 	s.reply(230, fmt.Sprintf("User %s logged in.", u.Name))
+}
+
+// loginFailed answers a failed PASS after the configured delay, and ends
+// the session after too many failures.
+func (s *session) loginFailed() {
+	cfg := s.srv.cfg
+	s.fails++
+	s.log.Warn("ftp login failed", "user", s.user, "failures", s.fails)
+	s.user = ""
+	if cfg.LoginFailDelay > 0 && !s.pause(cfg.LoginFailDelay) {
+		return
+	}
+	s.reply(530, "Login incorrect.")
+	if cfg.MaxLoginFails > 0 && s.fails >= cfg.MaxLoginFails {
+		s.reply(421, fmt.Sprintf("Too many failed logins (%d): closing control connection.", s.fails))
+		s.quit = true
+	}
 }
 
 func (s *session) cmdQUIT(command) {

@@ -54,8 +54,8 @@ func (s *syncBuffer) String() string {
 }
 
 // startServer serves cfg on host (e.g. "127.0.0.2") at a free port. The
-// default config has user "u" (password "p"), anonymous read-only, and
-// ftp.OS as network.
+// default config has user "u" (password "p"), anonymous read-only, ftp.OS
+// as network and a 1 ms delay after a failed login.
 func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 	t.Helper()
 	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
@@ -73,7 +73,9 @@ func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
 		Users:       []User{{Name: "u", Password: "p"}, {Name: "ro", Password: "p", ReadOnly: true}},
 		Anonymous:   true,
 		DataTimeout: 5 * time.Second,
-		Logger:      slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// keeps tests with failed logins fast; TestLoginFailures tests it
+		LoginFailDelay: time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -66,6 +66,21 @@ type Config struct {
 	// them per client address (default 8). Excess connections get 421.
 	MaxSessions int
 	MaxPerAddr  int
+	// MaxUnauthenticated bounds the sessions not logged in (default 16, at
+	// most MaxSessions). A connection that finds this bound (or MaxSessions)
+	// reached is still served: it closes, with 421, the oldest session not
+	// logged in of the address that has the most of them, so connections
+	// that never log in cannot keep clients out. LoginTimeout closes a
+	// session that has not logged in that long after connecting (or after
+	// a USER that starts a new login) with 421 (default 30s).
+	MaxUnauthenticated int
+	LoginTimeout       time.Duration
+	// LoginFailDelay delays the reply to each failed login (default 1s;
+	// negative for none), and the session is closed (530, then 421) after
+	// MaxLoginFails failed logins (default 3; negative for no limit), as
+	// vsftpd's delay_failed_login and max_login_fails do.
+	LoginFailDelay time.Duration
+	MaxLoginFails  int
 	// IdleTimeout closes a session idle between commands (default 5m) with
 	// 421; DataTimeout bounds setting up a data connection and any stall of
 	// one (default 30s) with 425/426.
@@ -80,11 +95,15 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxSessions = 64
-	DefaultMaxPerAddr  = 8
-	DefaultIdleTimeout = 5 * time.Minute
-	DefaultDataTimeout = 30 * time.Second
-	DefaultGreeting    = "ftplab FTP server ready"
+	DefaultMaxSessions        = 64
+	DefaultMaxPerAddr         = 8
+	DefaultMaxUnauthenticated = 16
+	DefaultLoginTimeout       = 30 * time.Second
+	DefaultLoginFailDelay     = time.Second
+	DefaultMaxLoginFails      = 3
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultDataTimeout        = 30 * time.Second
+	DefaultGreeting           = "ftplab FTP server ready"
 )
 
 // Server is an FTP server. Serve it on one or more listeners; Close or
@@ -99,6 +118,8 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	perAddr   map[netip.Addr]int
+	unauth    map[*session]struct{} // sessions not logged in, not evicted
+	evicted   map[*session]struct{} // sessions told to go, still running
 	wg        sync.WaitGroup
 	idle      chan struct{} // closed and replaced when sessions drop to zero
 }
@@ -128,6 +149,25 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxPerAddr <= 0 {
 		cfg.MaxPerAddr = DefaultMaxPerAddr
 	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
+	cfg.MaxUnauthenticated = min(cfg.MaxUnauthenticated, cfg.MaxSessions)
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	switch {
+	case cfg.LoginFailDelay == 0:
+		cfg.LoginFailDelay = DefaultLoginFailDelay
+	case cfg.LoginFailDelay < 0:
+		cfg.LoginFailDelay = 0
+	}
+	switch {
+	case cfg.MaxLoginFails == 0:
+		cfg.MaxLoginFails = DefaultMaxLoginFails
+	case cfg.MaxLoginFails < 0:
+		cfg.MaxLoginFails = 0 // no limit
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -147,6 +187,8 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		perAddr:   map[netip.Addr]int{},
+		unauth:    map[*session]struct{}{},
+		evicted:   map[*session]struct{}{},
 		idle:      make(chan struct{}),
 	}, nil
 }
@@ -220,10 +262,17 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	switch {
 	case s.closed:
 		refuse = "421 Server shutting down."
-	case len(s.sessions) >= s.cfg.MaxSessions:
-		refuse = fmt.Sprintf("421 Too many users (%d), try later.", s.cfg.MaxSessions)
 	case s.perAddr[peer.Addr()] >= s.cfg.MaxPerAddr:
 		refuse = fmt.Sprintf("421 Too many connections from %s (%d), try later.", peer.Addr(), s.cfg.MaxPerAddr)
+	case len(s.sessions)-len(s.evicted) >= s.cfg.MaxSessions || len(s.unauth) >= s.cfg.MaxUnauthenticated:
+		victim := s.oldestUnauthenticated()
+		if victim == nil {
+			refuse = fmt.Sprintf("421 Too many users (%d), try later.", s.cfg.MaxSessions)
+			break
+		}
+		delete(s.unauth, victim)
+		s.evicted[victim] = struct{}{}
+		victim.evict()
 	}
 	if refuse != "" {
 		s.mu.Unlock()
@@ -237,6 +286,7 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	}
 	sess := newSession(s, c, s.nextID.Add(1))
 	s.sessions[sess] = struct{}{}
+	s.unauth[sess] = struct{}{}
 	s.perAddr[peer.Addr()]++
 	s.mu.Unlock()
 	s.wg.Go(func() {
@@ -245,10 +295,48 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	})
 }
 
+// oldestUnauthenticated picks the session to close for a newcomer: the
+// oldest not logged in of the address with the most such sessions; nil if
+// every session is logged in. s.mu is held.
+func (s *Server) oldestUnauthenticated() *session {
+	count := map[netip.Addr]int{}
+	for u := range s.unauth {
+		count[u.peer.Addr()]++
+	}
+	var victim *session
+	for u := range s.unauth {
+		if victim == nil {
+			victim = u
+			continue
+		}
+		cu, cv := count[u.peer.Addr()], count[victim.peer.Addr()]
+		if cu > cv || (cu == cv && u.id < victim.id) {
+			victim = u
+		}
+	}
+	return victim
+}
+
+// setLoggedIn records that sess logged in (or, with a new USER, started a
+// new login): only sessions not logged in count against MaxUnauthenticated.
+func (s *Server) setLoggedIn(sess *session, in bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, gone := s.evicted[sess]
+	switch {
+	case in:
+		delete(s.unauth, sess)
+	case !gone:
+		s.unauth[sess] = struct{}{}
+	}
+}
+
 func (s *Server) finish(sess *session, a netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
+	delete(s.unauth, sess)
+	delete(s.evicted, sess)
 	if s.perAddr[a]--; s.perAddr[a] <= 0 {
 		delete(s.perAddr, a)
 	}
