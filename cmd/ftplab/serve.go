@@ -26,6 +26,7 @@ type serveFlags struct {
 	anonymous  bool
 	readOnly   bool
 	trust      []string
+	privileged bool
 	pasvPorts  string
 	pasvAddr   string
 	debug      bool
@@ -49,7 +50,9 @@ RFC 478's SOCK/RTRV) on the operating system's network until interrupted.
 The directory is a jail: no path, "..", or symbolic link reaches outside it.
 Third-party safety (RFC 2577) is on: PORT/EPRT to any host but the client's
 own is refused, and passive sockets accept only the client, unless --trust
-names the peer servers of third-party transfers.
+names the peer servers of third-party transfers. PORT/EPRT may name ports of
+1024 and more, and a trusted peer's default data port (20, or the listening
+port minus one); --allow-privileged-ports lifts that rule.
 
 Listening on a non-loopback address exposes the directory to the network:
 to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
@@ -70,6 +73,7 @@ to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
 	fl.BoolVar(&f.anonymous, "anonymous", false, `allow "anonymous" and "ftp" with any password`)
 	fl.BoolVar(&f.readOnly, "read-only", false, "nobody may change files (anonymous may upload unless set)")
 	fl.StringArrayVar(&f.trust, "trust", nil, "trusted third-party peer, address or prefix (repeatable)")
+	fl.BoolVar(&f.privileged, "allow-privileged-ports", false, "let PORT/EPRT name ports below 1024 besides a trusted peer's data port 20 (unsafe: bounce attack)")
 	fl.StringVar(&f.pasvPorts, "pasv-ports", "", "passive port range LO-HI (default: any free port)")
 	fl.StringVar(&f.pasvAddr, "pasv-address", "", "address to advertise in PASV replies (for NAT)")
 	fl.IntVar(&f.maxSession, "max-sessions", 0, "maximum concurrent sessions (default 64)")
@@ -95,6 +99,8 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 		Anonymous:      f.anonymous,
 		AnonymousWrite: f.anonymous && !f.readOnly,
 		MaxSessions:    f.maxSession,
+
+		AllowPrivilegedPorts: f.privileged,
 
 		MaxUnauthenticated: f.maxUnauth,
 		LoginTimeout:       f.loginTimeout,

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // execute runs cmd with args in-process and returns what it printed.
@@ -143,6 +146,35 @@ func TestServeLoginLimits(t *testing.T) {
 	require.NoError(t, err)
 	defer mute.Close()
 	assert.Contains(t, readReplies(t, mute), "421 Login timeout (300ms)")
+}
+
+func TestServeAllowPrivilegedPorts(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the servers stop
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{nil, 504}, {[]string{"--allow-privileged-ports"}, 200}} {
+		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {
+			listen := netip.AddrPortFrom(randomLoopback(), 2121).String()
+			serveInTest(t, listen, append([]string{"--root", t.TempDir(), "--user", "alice:secret"}, tc.args...)...)
+			conn, err := net.Dial("tcp", listen)
+			require.NoError(t, err)
+			tp := textproto.NewConn(conn)
+			defer tp.Close()
+			me, err := proto.FormatPORT(netip.AddrPortFrom(proto.AddrPortOf(conn.LocalAddr()).Addr(), 25))
+			require.NoError(t, err)
+			for _, c := range []struct {
+				cmd  string
+				code int
+			}{{"", 220}, {"USER alice", 331}, {"PASS secret", 230}, {"PORT " + me, tc.code}} {
+				if c.cmd != "" {
+					require.NoError(t, tp.PrintfLine("%s", c.cmd))
+				}
+				_, msg, err := tp.ReadResponse(c.code)
+				require.NoError(t, err, "%s: %s", c.cmd, msg)
+			}
+		})
+	}
 }
 
 func TestServeFlagErrors(t *testing.T) {

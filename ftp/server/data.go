@@ -86,21 +86,33 @@ func (s *session) setActive(verb string, ap netip.AddrPort) {
 }
 
 // checkTarget applies RFC 2577 to an active-mode address: it must be the
-// control connection's peer at a port of 1024 or more, or a trusted peer.
+// control connection's peer or a trusted peer, at a port of 1024 or more;
+// a trusted peer may also be named at its default data port (20, or port
+// L-1 of our own control port L, for peers that serve on the same port as
+// we do: RFC 478's default data sockets). AllowPrivilegedPorts lifts the
+// port rule, AllowForeign every rule.
 func (s *session) checkTarget(ap netip.AddrPort) error {
-	a := ap.Addr()
+	a, port, cfg := ap.Addr(), ap.Port(), s.srv.cfg
+	client := a == s.peer.Addr()
 	switch {
-	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ap.Port() == 0:
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || port == 0:
 		return fmt.Errorf("%s cannot be the other end of a data connection", ap)
-	case s.srv.cfg.AllowForeign || s.srv.trusted(ap.Addr()):
+	case cfg.AllowForeign:
 		return nil
-	case ap.Addr() != s.peer.Addr():
-		return fmt.Errorf("address %s is not this client's address %s and not a trusted peer (third-party bounce protection, RFC 2577)", ap.Addr(), s.peer.Addr())
-	case ap.Port() < 1024:
-		return fmt.Errorf("port %d is below 1024 (RFC 2577)", ap.Port())
+	case !client && !s.srv.trusted(a):
+		return fmt.Errorf("address %s is not this client's address %s and not a trusted peer (third-party bounce protection, RFC 2577)", a, s.peer.Addr())
+	case port >= 1024 || cfg.AllowPrivilegedPorts:
+		return nil
+	case client:
+		return fmt.Errorf("port %d is below 1024 (RFC 2577)", port)
+	case port == defaultDataPort || (s.local.Port() > 1 && port == s.local.Port()-1):
+		return nil
 	}
-	return nil
+	return fmt.Errorf("port %d of trusted peer %s is below 1024 and not a default data port (20 or %d) (RFC 2577; AllowPrivilegedPorts permits it)", port, a, s.local.Port()-1)
 }
+
+// defaultDataPort is FTP's well-known data port, L-1 of port 21.
+const defaultDataPort = 20
 
 // allowPassive says whether a connection from "from" may be the data
 // connection of passive setup d (the port-stealing defence).

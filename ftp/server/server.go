@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,17 @@ type Config struct {
 	ReadOnly bool
 	// TrustedPeers are addresses other than a session's control peer that may
 	// be the other end of its data connections: PORT/EPRT/SOCK may name them
-	// (any port, 20 included) and they may connect to its passive sockets.
-	// This is what a server that takes part in third-party transfers needs.
+	// at ports of 1024 and more and at their default data port (20, or L-1
+	// of this server's control port L), and they may connect to its passive
+	// sockets. This is what a server that takes part in third-party
+	// transfers needs. A prefix of length 0 (0.0.0.0/0, ::/0) trusts every
+	// host: such an open policy sets AllowPrivilegedPorts too, as it is no
+	// protection against the bounce attack anyway.
 	TrustedPeers []netip.Prefix
+	// AllowPrivilegedPorts lets PORT/EPRT/SOCK name any port below 1024 of
+	// the client or a trusted peer (SMTP's 25 included: the bounce attack of
+	// RFC 2577 §3 on a trusted host). Unsafe.
+	AllowPrivilegedPorts bool
 	// AllowForeign turns RFC 2577's third-party safety off: any address and
 	// port is accepted. Unsafe; for teaching the bounce attack only.
 	AllowForeign bool
@@ -142,6 +151,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PassivePorts.Lo > cfg.PassivePorts.Hi {
 		return nil, fmt.Errorf("server config: passive port range %d-%d is empty", cfg.PassivePorts.Lo, cfg.PassivePorts.Hi)
+	}
+	if slices.ContainsFunc(cfg.TrustedPeers, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+		cfg.AllowPrivilegedPorts = true // an open trust policy
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
