@@ -443,3 +443,35 @@ func TestCommandsNeedLogin(t *testing.T) {
 	})
 	c.cmd(221, "QUIT")
 }
+
+// NLST, LIST and STAT expand shell wildcards in the last path element, as
+// vsftpd does: "mget *.bin" sends "NLST *.bin" and RETRs each name.
+func TestWildcardListings(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	for _, f := range []string{"/a.bin", "/b.bin", "/c.txt", "/.hidden.bin", "/sub/x.bin", "/sub/y.txt", "/*.lit"} {
+		require.NoError(t, ts.fs.WriteFile(f, []byte(f)))
+	}
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	for _, tc := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"NLST *.bin", []string{"a.bin", "b.bin"}},
+		{"NLST sub/*.bin", []string{"sub/x.bin"}},
+		{"NLST /sub/?.txt", []string{"/sub/y.txt"}},
+		{"NLST [ab].bin", []string{"a.bin", "b.bin"}},
+		{"NLST .*.bin", []string{".hidden.bin"}},
+		{"NLST *.lit", []string{"*.lit"}}, // a name that exists is no pattern
+		{"NLST sub", []string{"x.bin", "y.txt"}},
+	} {
+		assert.Equal(t, tc.want, c.list(tc.cmd), tc.cmd)
+	}
+	long := c.list("LIST -l *.txt")
+	require.Len(t, long, 1)
+	assert.True(t, strings.HasSuffix(long[0], " c.txt"), long[0])
+	runSteps(t, c, []step{
+		{"NLST *.none", 550, "no such file"}, {"NLST [", 550, ""}, {"LIST nodir/*.bin", 550, ""},
+		{"MLSD *.bin", 550, ""}, {"STAT *.bin", 213, "b.bin"},
+	})
+}

@@ -253,11 +253,12 @@ func (s *session) cmdSTAT(c command) {
 		s.askLogin()
 		return
 	}
-	p, ok := s.path(listArg(c.arg))
+	arg := listArg(c.arg)
+	p, ok := s.path(arg)
 	if !ok {
 		return
 	}
-	lines, dir, err := s.listing(p, longLine)
+	lines, dir, err := s.listing(arg, p, longLine, true)
 	if err != nil {
 		s.fail("STAT", p, err)
 		return

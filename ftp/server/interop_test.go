@@ -227,7 +227,7 @@ func startTnftp(t *testing.T, ts *testServer, dir string) *tnftpSession {
 	t.Helper()
 	tnftp := tool(t, "tnftp")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	sh := fmt.Sprintf("cd %s && %s -n %s %d", dir, tnftp, ts.addr.Addr(), ts.addr.Port())
+	sh := fmt.Sprintf("cd %s && %s -i -n %s %d", dir, tnftp, ts.addr.Addr(), ts.addr.Port()) // -i: mget asks nothing
 	cmd := exec.CommandContext(ctx, tool(t, "script"), "-qefc", sh, "/dev/null")
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TERM=dumb") // no ~/.netrc
 	stdin, err := cmd.StdinPipe()
@@ -287,4 +287,27 @@ func TestTnftpAbort(t *testing.T) {
 	assert.NotContains(t, logs, "Transfer complete")
 	assert.Contains(t, logs, "verb=PWD", "the session went on")
 	t.Logf("tnftp:\n%s", out)
+}
+
+// tnftp's "mget *.bin" sends NLST *.bin and RETRs every name it gets.
+func TestTnftpMget(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	files := map[string]string{"/a.bin": "first", "/b.bin": "second", "/c.txt": "not me", "/sub/d.bin": "deeper"}
+	for p, content := range files {
+		require.NoError(t, ts.fs.WriteFile(p, []byte(content)))
+	}
+	dir := t.TempDir()
+	s := startTnftp(t, ts, dir)
+	s.typeLine("user u p\nbinary\nmget *.bin\n")
+	out := s.quit()
+	assert.Contains(t, ts.logs.String(), `verb=NLST arg=*.bin`)
+	for _, name := range []string{"a.bin", "b.bin"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, "%s not fetched; tnftp printed:\n%s", name, out)
+		assert.Equal(t, files["/"+name], string(got))
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, ents, 2, "only the *.bin files")
+	assert.NotContains(t, out, "550")
 }
