@@ -127,7 +127,7 @@ func (s *session) cmdUSER(c command) {
 	}
 	s.data.reset()
 	s.setLoggedIn(false)
-	s.user, s.readOnly, s.fs, s.cwd = c.arg, false, nil, "/"
+	s.user, s.readOnly, s.fs, s.fsID, s.cwd = c.arg, false, nil, 0, "/"
 	if s.anonymous() {
 		s.reply(331, "Anonymous login ok, send your e-mail address as password.")
 		return
@@ -160,9 +160,9 @@ func (s *session) cmdPASS(c command) {
 	}
 	u := cfg.Users[i]
 	s.setLoggedIn(true)
-	s.readOnly, s.fs = u.ReadOnly || cfg.ReadOnly, u.Store
+	s.readOnly, s.fs, s.fsID = u.ReadOnly || cfg.ReadOnly, u.Store, i+1
 	if s.fs == nil {
-		s.fs = cfg.Store
+		s.fs, s.fsID = cfg.Store, 0
 	}
 	s.log.Info("ftp login", "user", u.Name)
 	s.reply(230, fmt.Sprintf("User %s logged in.", u.Name))

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -474,4 +475,51 @@ func TestWildcardListings(t *testing.T) {
 		{"NLST *.none", 550, "no such file"}, {"NLST [", 550, ""}, {"LIST nodir/*.bin", 550, ""},
 		{"MLSD *.bin", 550, ""}, {"STAT *.bin", 213, "b.bin"},
 	})
+}
+
+// On a directory store, RMD of a directory with files is refused as not
+// empty (the OS's ENOTEMPTY matches fs.ErrExist too).
+func TestRMDNotEmptyOnDisk(t *testing.T) {
+	dir, err := store.NewDir(t.TempDir())
+	require.NoError(t, err)
+	defer dir.Close()
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.Store = dir })
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	c.cmd(257, "MKD d")
+	c.stor("STOR", "d/f", []byte("x"))
+	runSteps(t, c, []step{
+		{"RMD d", 550, "directory not empty"}, {"MKD d", 550, "already exists"},
+		{"DELE d/f", 250, ""}, {"RMD d", 250, ""},
+	})
+}
+
+// openCounter is an in-memory store that counts Open calls.
+type openCounter struct {
+	*store.Mem
+	opens atomic.Int32
+}
+
+func (o *openCounter) Open(name string, offset int64) (io.ReadCloser, error) {
+	o.opens.Add(1)
+	return o.Mem.Open(name, offset)
+}
+
+// SIZE in TYPE A counts a file once per version, for every session.
+func TestASCIISizeCountedOnce(t *testing.T) {
+	oc := &openCounter{Mem: store.NewMem()}
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.Store = oc })
+	require.NoError(t, oc.WriteFile("/t.txt", []byte("a\nb\n")))
+	a, b := dial(t, ts, "127.0.0.2"), dial(t, ts, "127.0.0.2")
+	a.login("u", "p")
+	b.login("anonymous", "me@")
+	for _, c := range []*client{a, a, b} {
+		c.cmd(200, "TYPE A")
+		assert.Equal(t, "6", c.cmd(213, "SIZE t.txt"))
+	}
+	assert.Equal(t, int32(1), oc.opens.Load(), "counted once")
+	a.cmd(200, "TYPE I")
+	a.stor("STOR", "t.txt", []byte("ab\nc")) // as long as before, one LF fewer
+	assert.Equal(t, "5", b.cmd(213, "SIZE t.txt"), "a new version is counted again")
+	assert.Equal(t, int32(2), oc.opens.Load())
 }

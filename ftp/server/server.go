@@ -118,9 +118,10 @@ const (
 // Server is an FTP server. Serve it on one or more listeners; Close or
 // Shutdown stops it.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	nextID atomic.Uint64
+	cfg        Config
+	log        *slog.Logger
+	nextID     atomic.Uint64
+	asciiSizes asciiSizes // TYPE A sizes for SIZE
 
 	mu        sync.Mutex
 	closed    bool

@@ -41,6 +41,7 @@ type session struct {
 	fails    int         // failed logins
 	readOnly bool
 	fs       store.FS
+	fsID     int // which store fs is: see asciiKey
 	cwd      string
 
 	// transfer parameters
