@@ -227,9 +227,12 @@ func TestTransferFailureAfterOtherFinished(t *testing.T) {
 	}
 }
 
-// A passive server that does not trust the other server closes its data
-// connection (port-stealing protection): the sender reports the failure,
-// the listener is aborted, nothing is stored and both sessions go on.
+// A passive server that does not trust the other server resets its data
+// connection (port-stealing protection): the sender reports the failure
+// (425 when the reset comes while it connects, 426 once it sends), the
+// listener is aborted, nothing is stored and both sessions go on. The
+// sender's second try, from another port, comes from its own address too
+// (not from 127.0.0.1, the client's, which the destination would accept).
 func TestTransferPassiveRefusesUntrusted(t *testing.T) {
 	ctx := testCtx(t)
 	a, b := loopbackPair()
@@ -243,8 +246,36 @@ func TestTransferPassiveRefusesUntrusted(t *testing.T) {
 	var se *SideError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, Source, se.Side, "%v", err)
-	assert.True(t, IsReply(err, 426), "%v", err)
+	assert.True(t, IsReply(err, 425) || IsReply(err, 426), "%v", err)
 	_, statErr := dst.mem.Stat("/f")
 	assert.Error(t, statErr, "nothing was stored")
 	assertInStep(t, ctx, sc, dc)
+}
+
+// A passive source that does not trust the destination resets the
+// destination's data connection. The destination must not read that as
+// the end of an empty file (storing it with 226): it fails with 426, the
+// source is aborted at once rather than after its data timeout, and
+// nothing is stored.
+func TestTransferPassiveSourceRefusesDestination(t *testing.T) {
+	for _, size := range []int64{0, 1000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := loopbackPair()
+			src := startServer(t, a.String()+":2121", server.Config{DataTimeout: 45 * time.Second}) // trusts no one
+			dst := startServer(t, b.String()+":2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(a, 32)}})
+			require.NoError(t, src.mem.WriteFile("/f", payload(int(size))))
+			sc := dialUser(t, ctx, src.addr, Options{})
+			dc := dialUser(t, ctx, dst.addr, Options{})
+			_, err := Transfer(ctx, sc, "f", dc, "f", TransferOptions{Passive: Source})
+			var se *SideError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, Destination, se.Side, "%v", err)
+			assert.True(t, IsReply(err, 426), "%v", err)
+			assert.Contains(t, err.Error(), "reset", "the refusal is a TCP reset")
+			_, statErr := dst.mem.Stat("/f")
+			assert.Error(t, statErr, "nothing was stored")
+			assertInStep(t, ctx, sc, dc)
+		})
+	}
 }

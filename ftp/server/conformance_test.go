@@ -254,6 +254,15 @@ func TestUploadFailureKeepsFile(t *testing.T) {
 		c.expect(226)
 		dc.Close()
 	})
+	t.Run("data connection reset", func(t *testing.T) {
+		dc := c.pasv()
+		c.cmd(150, "STOR keep.txt")
+		_, err := dc.Write([]byte("the start of a new version"))
+		require.NoError(t, err)
+		require.NoError(t, dc.(*net.TCPConn).SetLinger(0))
+		dc.Close() // RST, not FIN: the upload did not end well
+		assert.Contains(t, c.expect(426), "reset")
+	})
 	t.Run("data connection stalls", func(t *testing.T) {
 		dc := c.pasv()
 		defer dc.Close()
