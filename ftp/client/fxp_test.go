@@ -1,10 +1,14 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
+	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/server"
 )
 
@@ -198,13 +203,11 @@ func runFailure(t *testing.T, tc failureCase, size int64) []string {
 
 // When one server fails while the other's transfer is still under way, the
 // other is sent ABOR. In each case the other server cannot finish by itself:
-// it waits for a data connection or for data that never come, or (bad
-// destination, passive destination) sends a file its socket buffers cannot
-// hold to a listener nobody accepts on.
+// it waits for a data connection that never comes, or (passive
+// destination) sends a file its socket buffers cannot hold to a listener
+// nobody accepts on.
 func TestTransferFailureAbortsOther(t *testing.T) {
 	for _, tc := range []failureCase{
-		{"missing-source/passive-destination", Destination, "missing", "out", Source, 550},
-		{"missing-source/passive-source", Source, "missing", "out", Source, 550},
 		{"bad-destination/passive-source", Source, "f", "nodir/out", Destination, 550},
 		{"bad-destination/passive-destination", Destination, "f", "nodir/out", Destination, 550},
 	} {
@@ -276,6 +279,120 @@ func TestTransferPassiveSourceRefusesDestination(t *testing.T) {
 			_, statErr := dst.mem.Stat("/f")
 			assert.Error(t, statErr, "nothing was stored")
 			assertInStep(t, ctx, sc, dc)
+		})
+	}
+}
+
+// A source file that does not exist stops the transfer before the
+// destination is told anything: no STOR creates (or truncates) its file.
+func TestTransferMissingSource(t *testing.T) {
+	for _, tc := range []struct {
+		dialect Dialect
+		passive Side
+	}{{RFC959, Destination}, {RFC959, Source}, {RFC478, Destination}, {RFC478, Source}} {
+		t.Run(fmt.Sprintf("%s/passive-%s", tc.dialect, tc.passive), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := serverPair(t, false, true)
+			require.NoError(t, b.mem.WriteFile("/out", []byte("keep me")))
+			var mu sync.Mutex
+			var dstSent []string
+			src := dialUser(t, ctx, a.addr, Options{})
+			dst := dialUser(t, ctx, b.addr, Options{Trace: func(out bool, l string) {
+				if out {
+					mu.Lock()
+					dstSent = append(dstSent, l)
+					mu.Unlock()
+				}
+			}})
+			for _, out := range []string{"new", "out"} {
+				_, err := Transfer(ctx, src, "missing", dst, out, TransferOptions{Passive: tc.passive, Dialect: tc.dialect})
+				var se *SideError
+				require.ErrorAs(t, err, &se, "%v", err)
+				assert.Equal(t, Source, se.Side, "%v", err)
+				assert.True(t, IsReply(err, 550), "%v", err)
+			}
+			_, err := b.mem.Stat("/new")
+			assert.Error(t, err, "no file created")
+			kept, err := b.mem.ReadFile("/out")
+			require.NoError(t, err)
+			assert.Equal(t, "keep me", string(kept))
+			mu.Lock()
+			assert.Equal(t, []string{"USER u", "PASS ****", "TYPE I"}, dstSent, "the destination was told nothing")
+			mu.Unlock()
+			assertInStep(t, ctx, src, dst)
+		})
+	}
+}
+
+// scriptedSource is a minimal FTP server that answers each verb with the
+// reply given (default "502 no") and records the verbs it was sent.
+func scriptedSource(t *testing.T, replies map[string]string) (netip.AddrPort, func() []string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var verbs []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "220 scripted\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			mu.Lock()
+			verbs = append(verbs, verb)
+			mu.Unlock()
+			reply, ok := replies[verb]
+			if !ok {
+				reply = "502 no"
+			}
+			fmt.Fprint(c, reply+"\r\n")
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return proto.AddrPortOf(ln.Addr()), func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(verbs) }
+}
+
+// Where SIZE is not implemented, MLST tells whether the source exists; a
+// server with neither gets RETR as before.
+func TestTransferSourceCheckFallback(t *testing.T) {
+	login := map[string]string{"USER": "331 password", "PASS": "230 in", "TYPE": "200 ok"}
+	for _, tc := range []struct {
+		name       string
+		size, mlst string
+		code       int      // of the SideError (Source)
+		verbs      []string // after login
+	}{
+		{"MLST says missing", "502 SIZE not implemented", "550 no such file", 550, []string{"TYPE", "SIZE", "MLST"}},
+		{"MLST finds it", "500 unknown", "250-Listing f\r\n type=file; f\r\n250 End", 502, []string{"TYPE", "SIZE", "MLST", "PORT"}},
+		{"neither", "502 no", "500 unknown", 502, []string{"TYPE", "SIZE", "MLST", "PORT"}},
+		{"SIZE says missing", "550 no such file", "", 550, []string{"TYPE", "SIZE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			replies := maps.Clone(login)
+			replies["SIZE"] = tc.size
+			if tc.mlst != "" {
+				replies["MLST"] = tc.mlst
+			}
+			srcAddr, verbs := scriptedSource(t, replies)
+			dst := startServer(t, "127.0.0.2:0", server.Config{})
+			src := dialUser(t, ctx, srcAddr, Options{})
+			dc := dialUser(t, ctx, dst.addr, Options{})
+			_, err := Transfer(ctx, src, "f", dc, "f", TransferOptions{Passive: Destination})
+			var se *SideError
+			require.ErrorAs(t, err, &se, "%v", err)
+			assert.Equal(t, Source, se.Side, "%v", err)
+			assert.True(t, IsReply(err, tc.code), "%v", err)
+			assert.Equal(t, tc.verbs, verbs()[2:])
+			src.Close()
 		})
 	}
 }
