@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,4 +182,40 @@ func assertRetr(t *testing.T, ctx context.Context, c *Client, path string, want 
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(want)), n)
 	assert.True(t, bytes.Equal(want, got.Bytes()), "RETR %s: content differs", path)
+}
+
+// scriptedServer is a minimal FTP server that answers each verb with the
+// reply given (CR LF between the lines of a multi-line one) (default "502 no") and records the verbs it was sent.
+func scriptedServer(t *testing.T, replies map[string]string) (netip.AddrPort, func() []string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var verbs []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "220 scripted\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			mu.Lock()
+			verbs = append(verbs, verb)
+			mu.Unlock()
+			reply, ok := replies[verb]
+			if !ok {
+				reply = "502 no"
+			}
+			fmt.Fprint(c, reply+"\r\n")
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return proto.AddrPortOf(ln.Addr()), func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(verbs) }
 }
