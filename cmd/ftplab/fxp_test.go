@@ -52,10 +52,11 @@ func TestFXPCommand(t *testing.T) {
 		}
 	}
 	t.Run("failure-names-the-side", func(t *testing.T) {
-		_, err := execute(newFXPCmd(), "ftp://alice:s3cret@"+srcAddr+"/missing", "ftp://"+dstAddr+"/x")
+		text, err := execute(newFXPCmd(), "ftp://alice:s3cret@"+srcAddr+"/missing", "ftp://"+dstAddr+"/x")
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "source server "+srcAddr+" failed: RETR missing: 550")
+		assert.Contains(t, err.Error(), "source server "+srcAddr+" failed: SIZE missing: 550")
 		assert.NoFileExists(t, filepath.Join(dstRoot, "x"))
+		assert.NotContains(t, text, "dst > STOR", "a missing source sends nothing to the destination")
 	})
 }
 

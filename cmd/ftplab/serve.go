@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,10 +26,17 @@ type serveFlags struct {
 	anonymous  bool
 	readOnly   bool
 	trust      []string
+	privileged bool
 	pasvPorts  string
 	pasvAddr   string
 	debug      bool
 	maxSession int
+	// login limits (server.Config's MaxUnauthenticated, LoginTimeout,
+	// LoginFailDelay, MaxLoginFails)
+	maxUnauth      int
+	loginTimeout   time.Duration
+	loginFailDelay time.Duration
+	maxLoginFails  int
 }
 
 func newServeCmd() *cobra.Command {
@@ -42,7 +50,9 @@ RFC 478's SOCK/RTRV) on the operating system's network until interrupted.
 The directory is a jail: no path, "..", or symbolic link reaches outside it.
 Third-party safety (RFC 2577) is on: PORT/EPRT to any host but the client's
 own is refused, and passive sockets accept only the client, unless --trust
-names the peer servers of third-party transfers.
+names the peer servers of third-party transfers. PORT/EPRT may name ports of
+1024 and more, and a trusted peer's default data port (20, or the listening
+port minus one); --allow-privileged-ports lifts that rule.
 
 Listening on a non-loopback address exposes the directory to the network:
 to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
@@ -63,9 +73,14 @@ to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
 	fl.BoolVar(&f.anonymous, "anonymous", false, `allow "anonymous" and "ftp" with any password`)
 	fl.BoolVar(&f.readOnly, "read-only", false, "nobody may change files (anonymous may upload unless set)")
 	fl.StringArrayVar(&f.trust, "trust", nil, "trusted third-party peer, address or prefix (repeatable)")
+	fl.BoolVar(&f.privileged, "allow-privileged-ports", false, "let PORT/EPRT name ports below 1024 besides a trusted peer's data port 20 (unsafe: bounce attack)")
 	fl.StringVar(&f.pasvPorts, "pasv-ports", "", "passive port range LO-HI (default: any free port)")
 	fl.StringVar(&f.pasvAddr, "pasv-address", "", "address to advertise in PASV replies (for NAT)")
 	fl.IntVar(&f.maxSession, "max-sessions", 0, "maximum concurrent sessions (default 64)")
+	fl.IntVar(&f.maxUnauth, "max-unauthenticated", server.DefaultMaxUnauthenticated, "maximum sessions not logged in; a newcomer closes the oldest")
+	fl.DurationVar(&f.loginTimeout, "login-timeout", server.DefaultLoginTimeout, "close a session not logged in after this long")
+	fl.DurationVar(&f.loginFailDelay, "login-fail-delay", server.DefaultLoginFailDelay, "delay before answering a failed login (0: none)")
+	fl.IntVar(&f.maxLoginFails, "max-login-fails", server.DefaultMaxLoginFails, "close the session after this many failed logins (0: no limit)")
 	fl.BoolVar(&f.debug, "debug", false, "log every command and reply")
 	_ = cmd.MarkFlagRequired("listen")
 	_ = cmd.MarkFlagRequired("root")
@@ -84,6 +99,20 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 		Anonymous:      f.anonymous,
 		AnonymousWrite: f.anonymous && !f.readOnly,
 		MaxSessions:    f.maxSession,
+
+		AllowPrivilegedPorts: f.privileged,
+
+		MaxUnauthenticated: f.maxUnauth,
+		LoginTimeout:       f.loginTimeout,
+		LoginFailDelay:     f.loginFailDelay,
+		MaxLoginFails:      f.maxLoginFails,
+	}
+	// 0 on the command line means none; in server.Config it means the default
+	if f.loginFailDelay == 0 {
+		cfg.LoginFailDelay = -1
+	}
+	if f.maxLoginFails == 0 {
+		cfg.MaxLoginFails = -1
 	}
 	if len(f.users) == 0 && !f.anonymous {
 		return cfg, usageError("serve: no accounts: give --user NAME:PASS or --anonymous")

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // execute runs cmd with args in-process and returns what it printed.
@@ -114,6 +117,64 @@ func TestServeCommand(t *testing.T) {
 		assert.Equal(t, 5, re.Code/100)
 		assert.NoFileExists(t, filepath.Join(root, "nope.txt"))
 	})
+}
+
+// readReplies reads raw reply lines from conn until it closes.
+func readReplies(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(conn)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestServeLoginLimits(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the server stops
+	listen := netip.AddrPortFrom(randomLoopback(), 2121).String()
+	serveInTest(t, listen, "--root", t.TempDir(), "--user", "alice:secret",
+		"--login-timeout", "300ms", "--max-login-fails", "1", "--login-fail-delay", "0")
+	guess, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer guess.Close()
+	_, err = guess.Write([]byte("USER alice\r\nPASS guess\r\n"))
+	require.NoError(t, err)
+	out := readReplies(t, guess)
+	assert.Contains(t, out, "530 Login incorrect.")
+	assert.Contains(t, out, "421 Too many failed logins (1)")
+
+	mute, err := net.Dial("tcp", listen)
+	require.NoError(t, err)
+	defer mute.Close()
+	assert.Contains(t, readReplies(t, mute), "421 Login timeout (300ms)")
+}
+
+func TestServeAllowPrivilegedPorts(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) }) // runs last, after the servers stop
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{{nil, 504}, {[]string{"--allow-privileged-ports"}, 200}} {
+		t.Run(fmt.Sprint(tc.args), func(t *testing.T) {
+			listen := netip.AddrPortFrom(randomLoopback(), 2121).String()
+			serveInTest(t, listen, append([]string{"--root", t.TempDir(), "--user", "alice:secret"}, tc.args...)...)
+			conn, err := net.Dial("tcp", listen)
+			require.NoError(t, err)
+			tp := textproto.NewConn(conn)
+			defer tp.Close()
+			me, err := proto.FormatPORT(netip.AddrPortFrom(proto.AddrPortOf(conn.LocalAddr()).Addr(), 25))
+			require.NoError(t, err)
+			for _, c := range []struct {
+				cmd  string
+				code int
+			}{{"", 220}, {"USER alice", 331}, {"PASS secret", 230}, {"PORT " + me, tc.code}} {
+				if c.cmd != "" {
+					require.NoError(t, tp.PrintfLine("%s", c.cmd))
+				}
+				_, msg, err := tp.ReadResponse(c.code)
+				require.NoError(t, err, "%s: %s", c.cmd, msg)
+			}
+		})
+	}
 }
 
 func TestServeFlagErrors(t *testing.T) {

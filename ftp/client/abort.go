@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // abortWait bounds how long an abort waits for the server's replies.
 const abortWait = 10 * time.Second
 
-// Telnet bytes of RFC 959 §4.1.3: Interrupt Process, then the Synch (the
-// Data Mark sent as urgent data).
+// Telnet bytes of RFC 959 §4.1.3: IAC IP IAC in band, then the DM as
+// urgent data (lftp's form of the Synch; proto.LineDecoder reads it back).
 var (
-	telnetIP = []byte{0xff, 0xf4, 0xff} // IAC IP IAC
-	telnetDM = []byte{0xf2}             // DM, sent urgent
+	telnetIP = []byte{proto.TelnetIAC, proto.TelnetIP, proto.TelnetIAC}
+	telnetDM = []byte{proto.TelnetDM}
 )
 
 // sendAbort sends ABOR, preceded by Telnet IP and Synch when the control

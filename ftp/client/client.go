@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // Mode is how a Client opens its data connections.
@@ -119,8 +120,8 @@ func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (
 		conn:   conn,
 		text:   textproto.NewConn(conn),
 		opts:   opts,
-		remote: addrPort(conn.RemoteAddr()),
-		local:  addrPort(conn.LocalAddr()),
+		remote: proto.AddrPortOf(conn.RemoteAddr()),
+		local:  proto.AddrPortOf(conn.LocalAddr()),
 	}
 	c.log = logger.With("server", c.remote.String())
 	code, msg, err := c.Read(ctx)
@@ -132,16 +133,6 @@ func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (
 		return nil, fmt.Errorf("ftp server %s: greeting: %w", addr, err)
 	}
 	return c, nil
-}
-
-// addrPort turns a net.Addr into a netip.AddrPort (zero if it is not TCP).
-func addrPort(a net.Addr) netip.AddrPort {
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // RemoteAddr is the server's control address as this client sees it.
@@ -203,18 +194,26 @@ func (c *Client) Cmd(ctx context.Context, format string, args ...any) (code int,
 	return c.Read(ctx)
 }
 
-// expect sends a command and wants a reply of the class want (1-5) or one of
-// the exact codes given as want >= 100.
+// expect sends a command and wants a reply matching want as net/textproto
+// matches it: a class (1-5), a code's first two digits (10-59) or one code
+// (100 and more). Any other reply is a *ReplyError.
 func (c *Client) expect(ctx context.Context, want int, format string, args ...any) (string, error) {
 	line := fmt.Sprintf(format, args...)
-	code, msg, err := c.Cmd(ctx, "%s", line)
-	if err != nil {
+	if err := c.Send(ctx, line); err != nil {
 		return "", err
 	}
-	if code == want || code/100 == want {
-		return msg, nil
+	return c.expectReply(ctx, line, want)
+}
+
+// expectReply reads the (next) reply to the command line sent and wants it
+// to match want, as expect does.
+func (c *Client) expectReply(ctx context.Context, line string, want int) (string, error) {
+	_, msg, err := c.read(ctx, want)
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Msg, &ReplyError{Command: mask(line), Code: te.Code, Msg: te.Msg}
 	}
-	return msg, &ReplyError{Command: mask(line), Code: code, Msg: msg}
+	return msg, err
 }
 
 // mask hides the argument of PASS.
@@ -248,10 +247,18 @@ func (c *Client) Send(ctx context.Context, line string) error {
 
 // Read reads one (possibly multi-line) reply.
 func (c *Client) Read(ctx context.Context) (code int, msg string, err error) {
+	return c.read(ctx, 0)
+}
+
+// read reads one reply with textproto.Reader.ReadResponse: with want > 0,
+// a reply that does not match it comes with a *textproto.Error (see
+// expect); any other error means the connection failed.
+func (c *Client) read(ctx context.Context, want int) (code int, msg string, err error) {
 	stop := c.deadline(ctx, c.conn.SetReadDeadline)
 	defer stop()
-	code, msg, err = c.text.ReadResponse(0)
-	if err != nil {
+	code, msg, err = c.text.ReadResponse(want)
+	var te *textproto.Error
+	if err != nil && !errors.As(err, &te) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -267,7 +274,7 @@ func (c *Client) Read(ctx context.Context) (code int, msg string, err error) {
 			c.opts.Trace(false, fmt.Sprintf("%d%s%s", code, sep, l))
 		}
 	}
-	return code, msg, nil
+	return code, msg, err
 }
 
 // deadline applies ctx's deadline with set and interrupts the I/O when ctx

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/server"
 )
 
@@ -174,4 +176,37 @@ func TestRawTypeIsNotSticky(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
 	assertRetr(t, ctx, c, "f", data)
+}
+
+// Replies are read with net/textproto: a multi-line reply is one reply
+// (its middle lines may look like replies), a reply of another code or
+// class is a *ReplyError carrying all its text, and the session stays in
+// step.
+func TestExpectedReplies(t *testing.T) {
+	ctx := testCtx(t)
+	data, err := net.Listen("tcp", "127.0.0.1:0") // where EPSV sends the client
+	require.NoError(t, err)
+	defer data.Close()
+	addr, verbs := scriptedServer(t, map[string]string{
+		"USER": "331 password", "PASS": "230 in", "NOOP": "200 ok",
+		"TYPE": "200-Type set\r\n 213 not a reply\r\n200 to I",
+		"SIZE": "550-No such file:\r\n550-f is missing\r\n550 End",
+		"MDTM": "213 20240102030405",
+		"RETR": "450 busy",
+		"EPSV": "229 " + proto.FormatEPSVReply(proto.AddrPortOf(data.Addr()).Port()),
+	})
+	c := dialUser(t, ctx, addr, Options{Mode: ModeEPSV})
+	_, err = c.Size(ctx, "f") // TYPE I first: multi-line, but a 2xx
+	var re *ReplyError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, ReplyError{Command: "SIZE f", Code: 550, Msg: "No such file:\nf is missing\nEnd"}, *re)
+	mt, err := c.ModTime(ctx, "f")
+	require.NoError(t, err)
+	assert.Equal(t, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), mt)
+	_, err = c.Retr(ctx, "f", io.Discard)
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "RETR f", re.Command)
+	assert.Equal(t, 450, re.Code, "a final reply where a preliminary one was due")
+	assertInStep(t, ctx, c)
+	assert.Equal(t, []string{"USER", "PASS", "TYPE", "SIZE", "MDTM", "EPSV", "RETR", "NOOP"}, verbs())
 }

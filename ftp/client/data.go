@@ -120,7 +120,7 @@ func (c *Client) prepare(ctx context.Context) (*pending, error) {
 		if err != nil {
 			return nil, fmt.Errorf("listen for data connection on %s: %w", c.local.Addr(), err)
 		}
-		ap := netip.AddrPortFrom(c.local.Addr(), addrPort(ln.Addr()).Port())
+		ap := netip.AddrPortFrom(c.local.Addr(), proto.AddrPortOf(ln.Addr()).Port())
 		if mode == ModePORT {
 			err = c.PORT(ctx, ap)
 		} else {
@@ -192,12 +192,8 @@ func (c *Client) transfer(ctx context.Context, cmd string, opts []Option, move f
 			return 0, err
 		}
 	}
-	code, msg, err := c.Cmd(ctx, "%s", cmd)
-	if err != nil {
+	if _, err := c.expect(ctx, 1, "%s", cmd); err != nil {
 		return 0, err
-	}
-	if code/100 != 1 {
-		return 0, &ReplyError{Command: cmd, Code: code, Msg: msg}
 	}
 	conn, err := p.open(ctx, c)
 	if err != nil {
@@ -216,12 +212,8 @@ func (c *Client) transfer(ctx context.Context, cmd string, opts []Option, move f
 		}
 		return n, errors.Join(fmt.Errorf("%s: data connection: %w", cmd, merr), c.abort(context.WithoutCancel(ctx)))
 	}
-	code, msg, err = c.Read(ctx)
-	if err != nil {
+	if _, err := c.expectReply(ctx, cmd, 2); err != nil {
 		return n, err
-	}
-	if code/100 != 2 {
-		return n, &ReplyError{Command: cmd, Code: code, Msg: msg}
 	}
 	return n, nil
 }

@@ -58,7 +58,7 @@ func noEPSVServer(t *testing.T) (netip.AddrPort, func() []string) {
 				if data, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 					return
 				}
-				text, _ := proto.FormatPASVReply(addrPort(data.Addr()))
+				text, _ := proto.FormatPASVReply(proto.AddrPortOf(data.Addr()))
 				fmt.Fprintf(c, "227 %s\r\n", text)
 			case "RETR":
 				fmt.Fprint(c, "150 here it comes\r\n")
@@ -76,7 +76,7 @@ func noEPSVServer(t *testing.T) (netip.AddrPort, func() []string) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return addrPort(ln.Addr()), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), verbs...) }
+	return proto.AddrPortOf(ln.Addr()), func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), verbs...) }
 }
 
 func TestEPSVFallsBackToPASV(t *testing.T) {

@@ -146,7 +146,9 @@ func (l *leg) fail(err error) error {
 
 // Transfer copies srcPath on src's server to dstPath on dst's server over a
 // data connection between the two servers (RFC 959 §5.2, RFC 478). Both
-// clients must be logged in. When one server fails, the error is a
+// clients must be logged in. The source file is checked first (SIZE, or
+// MLST where SIZE is not implemented): when it is missing, nothing is sent
+// to the destination, which would create or truncate its file for STOR. When one server fails, the error is a
 // *SideError naming the one that failed, and the other is sent ABOR if its
 // transfer is still under way. A server whose final reply came first is
 // not, as ABOR would be moot. That happens when a destination refuses STOR
@@ -170,6 +172,9 @@ func Transfer(ctx context.Context, src *Client, srcPath string, dst *Client, dst
 		if err := l.c.Type(ctx, "I"); err != nil {
 			return Result{}, l.fail(err)
 		}
+	}
+	if err := checkSource(ctx, legs[0]); err != nil {
+		return Result{}, err
 	}
 	var err error
 	if opts.Dialect == RFC478 {
@@ -208,6 +213,30 @@ func Transfer(ctx context.Context, src *Client, srcPath string, dst *Client, dst
 	}
 	res.Bytes = movedBytes(ctx, legs)
 	return res, nil
+}
+
+// checkSource asks the source server whether the file exists, with SIZE
+// or, where SIZE is not implemented (500, 502), MLST. Any other refusal
+// fails the source leg; a server that implements neither cannot tell, and
+// RETR will.
+func checkSource(ctx context.Context, src *leg) error {
+	_, err := src.c.Size(ctx, src.path)
+	if notImplemented(err) {
+		_, err = src.c.expect(ctx, 250, "MLST %s", src.path)
+		if notImplemented(err) {
+			return nil
+		}
+	}
+	if err != nil {
+		return src.fail(err)
+	}
+	return nil
+}
+
+// notImplemented reports whether err is a reply saying the command is
+// unknown or not implemented.
+func notImplemented(err error) bool {
+	return IsReply(err, 500) || IsReply(err, 502)
 }
 
 // connect959 is fig. 3 of RFC 959: PASV (EPSV) to the passive side, PORT

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -198,13 +199,11 @@ func runFailure(t *testing.T, tc failureCase, size int64) []string {
 
 // When one server fails while the other's transfer is still under way, the
 // other is sent ABOR. In each case the other server cannot finish by itself:
-// it waits for a data connection or for data that never come, or (bad
-// destination, passive destination) sends a file its socket buffers cannot
-// hold to a listener nobody accepts on.
+// it waits for a data connection that never comes, or (passive
+// destination) sends a file its socket buffers cannot hold to a listener
+// nobody accepts on.
 func TestTransferFailureAbortsOther(t *testing.T) {
 	for _, tc := range []failureCase{
-		{"missing-source/passive-destination", Destination, "missing", "out", Source, 550},
-		{"missing-source/passive-source", Source, "missing", "out", Source, 550},
 		{"bad-destination/passive-source", Source, "f", "nodir/out", Destination, 550},
 		{"bad-destination/passive-destination", Destination, "f", "nodir/out", Destination, 550},
 	} {
@@ -227,9 +226,12 @@ func TestTransferFailureAfterOtherFinished(t *testing.T) {
 	}
 }
 
-// A passive server that does not trust the other server closes its data
-// connection (port-stealing protection): the sender reports the failure,
-// the listener is aborted, nothing is stored and both sessions go on.
+// A passive server that does not trust the other server resets its data
+// connection (port-stealing protection): the sender reports the failure
+// (425 when the reset comes while it connects, 426 once it sends), the
+// listener is aborted, nothing is stored and both sessions go on. The
+// sender's second try, from another port, comes from its own address too
+// (not from 127.0.0.1, the client's, which the destination would accept).
 func TestTransferPassiveRefusesUntrusted(t *testing.T) {
 	ctx := testCtx(t)
 	a, b := loopbackPair()
@@ -243,8 +245,115 @@ func TestTransferPassiveRefusesUntrusted(t *testing.T) {
 	var se *SideError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, Source, se.Side, "%v", err)
-	assert.True(t, IsReply(err, 426), "%v", err)
+	assert.True(t, IsReply(err, 425) || IsReply(err, 426), "%v", err)
 	_, statErr := dst.mem.Stat("/f")
 	assert.Error(t, statErr, "nothing was stored")
 	assertInStep(t, ctx, sc, dc)
+}
+
+// A passive source that does not trust the destination resets the
+// destination's data connection. The destination must not read that as
+// the end of an empty file (storing it with 226): it fails (4xx), the
+// source is aborted at once rather than after its data timeout, and
+// nothing is stored.
+func TestTransferPassiveSourceRefusesDestination(t *testing.T) {
+	for _, size := range []int64{0, 1000} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := loopbackPair()
+			src := startServer(t, a.String()+":2121", server.Config{DataTimeout: 45 * time.Second}) // trusts no one
+			dst := startServer(t, b.String()+":2121", server.Config{TrustedPeers: []netip.Prefix{netip.PrefixFrom(a, 32)}})
+			require.NoError(t, src.mem.WriteFile("/f", payload(int(size))))
+			sc := dialUser(t, ctx, src.addr, Options{})
+			dc := dialUser(t, ctx, dst.addr, Options{})
+			_, err := Transfer(ctx, sc, "f", dc, "f", TransferOptions{Passive: Source})
+			var se *SideError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, Destination, se.Side, "%v", err)
+			// 425 when the reset comes while it connects, 426 once it reads
+			assert.True(t, IsReply(err, 425) || IsReply(err, 426), "%v", err)
+			assert.Contains(t, err.Error(), "reset", "the refusal is a TCP reset")
+			_, statErr := dst.mem.Stat("/f")
+			assert.Error(t, statErr, "nothing was stored")
+			assertInStep(t, ctx, sc, dc)
+		})
+	}
+}
+
+// A source file that does not exist stops the transfer before the
+// destination is told anything: no STOR creates (or truncates) its file.
+func TestTransferMissingSource(t *testing.T) {
+	for _, tc := range []struct {
+		dialect Dialect
+		passive Side
+	}{{RFC959, Destination}, {RFC959, Source}, {RFC478, Destination}, {RFC478, Source}} {
+		t.Run(fmt.Sprintf("%s/passive-%s", tc.dialect, tc.passive), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b := serverPair(t, false, true)
+			require.NoError(t, b.mem.WriteFile("/out", []byte("keep me")))
+			var mu sync.Mutex
+			var dstSent []string
+			src := dialUser(t, ctx, a.addr, Options{})
+			dst := dialUser(t, ctx, b.addr, Options{Trace: func(out bool, l string) {
+				if out {
+					mu.Lock()
+					dstSent = append(dstSent, l)
+					mu.Unlock()
+				}
+			}})
+			for _, out := range []string{"new", "out"} {
+				_, err := Transfer(ctx, src, "missing", dst, out, TransferOptions{Passive: tc.passive, Dialect: tc.dialect})
+				var se *SideError
+				require.ErrorAs(t, err, &se, "%v", err)
+				assert.Equal(t, Source, se.Side, "%v", err)
+				assert.True(t, IsReply(err, 550), "%v", err)
+			}
+			_, err := b.mem.Stat("/new")
+			assert.Error(t, err, "no file created")
+			kept, err := b.mem.ReadFile("/out")
+			require.NoError(t, err)
+			assert.Equal(t, "keep me", string(kept))
+			mu.Lock()
+			assert.Equal(t, []string{"USER u", "PASS ****", "TYPE I"}, dstSent, "the destination was told nothing")
+			mu.Unlock()
+			assertInStep(t, ctx, src, dst)
+		})
+	}
+}
+
+// Where SIZE is not implemented, MLST tells whether the source exists; a
+// server with neither gets RETR as before.
+func TestTransferSourceCheckFallback(t *testing.T) {
+	login := map[string]string{"USER": "331 password", "PASS": "230 in", "TYPE": "200 ok"}
+	for _, tc := range []struct {
+		name       string
+		size, mlst string
+		code       int      // of the SideError (Source)
+		verbs      []string // after login
+	}{
+		{"MLST says missing", "502 SIZE not implemented", "550 no such file", 550, []string{"TYPE", "SIZE", "MLST"}},
+		{"MLST finds it", "500 unknown", "250-Listing f\r\n type=file; f\r\n250 End", 502, []string{"TYPE", "SIZE", "MLST", "PORT"}},
+		{"neither", "502 no", "500 unknown", 502, []string{"TYPE", "SIZE", "MLST", "PORT"}},
+		{"SIZE says missing", "550 no such file", "", 550, []string{"TYPE", "SIZE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			replies := maps.Clone(login)
+			replies["SIZE"] = tc.size
+			if tc.mlst != "" {
+				replies["MLST"] = tc.mlst
+			}
+			srcAddr, verbs := scriptedServer(t, replies)
+			dst := startServer(t, "127.0.0.2:0", server.Config{})
+			src := dialUser(t, ctx, srcAddr, Options{})
+			dc := dialUser(t, ctx, dst.addr, Options{})
+			_, err := Transfer(ctx, src, "f", dc, "f", TransferOptions{Passive: Destination})
+			var se *SideError
+			require.ErrorAs(t, err, &se, "%v", err)
+			assert.Equal(t, Source, se.Side, "%v", err)
+			assert.True(t, IsReply(err, tc.code), "%v", err)
+			assert.Equal(t, tc.verbs, verbs()[2:])
+			src.Close()
+		})
+	}
 }

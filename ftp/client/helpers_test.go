@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,6 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -37,6 +42,9 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 	if cfg.Network == nil {
 		cfg.Network = osNet
 	}
+	if cfg.LoginFailDelay == 0 {
+		cfg.LoginFailDelay = time.Millisecond // failed logins in tests: no 1 s wait
+	}
 	cfg.Store = mem
 	cfg.Users = []server.User{{Name: testUser, Password: testPass}}
 	srv, err := server.New(cfg)
@@ -57,7 +65,7 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 			tb.Errorf("server on %s: %v", addr, err)
 		}
 	})
-	return ourServer{addr: addrPort(ln.Addr()), mem: mem}
+	return ourServer{addr: proto.AddrPortOf(ln.Addr()), mem: mem}
 }
 
 // dialUser connects to s and logs in; the client is closed at cleanup.
@@ -174,4 +182,40 @@ func assertRetr(t *testing.T, ctx context.Context, c *Client, path string, want 
 	require.NoError(t, err)
 	assert.Equal(t, int64(len(want)), n)
 	assert.True(t, bytes.Equal(want, got.Bytes()), "RETR %s: content differs", path)
+}
+
+// scriptedServer is a minimal FTP server that answers each verb with the
+// reply given (CR LF between the lines of a multi-line one) (default "502 no") and records the verbs it was sent.
+func scriptedServer(t *testing.T, replies map[string]string) (netip.AddrPort, func() []string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var verbs []string
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "220 scripted\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			mu.Lock()
+			verbs = append(verbs, verb)
+			mu.Unlock()
+			reply, ok := replies[verb]
+			if !ok {
+				reply = "502 no"
+			}
+			fmt.Fprint(c, reply+"\r\n")
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return proto.AddrPortOf(ln.Addr()), func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(verbs) }
 }

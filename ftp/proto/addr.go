@@ -6,6 +6,7 @@ package proto
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -146,3 +147,26 @@ func ParseEPSVReply(msg string) (uint16, error) {
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// AddrPortOf returns the address and port of a (TCP) net.Addr, an
+// IPv4-mapped IPv6 address unmapped, so that a dual-stack socket's peers
+// compare equal to the IPv4 addresses of PORT and PASV. It is the zero
+// AddrPort for nil or an address without a port.
+func AddrPortOf(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch t := a.(type) {
+	case nil:
+		return netip.AddrPort{}
+	case *net.TCPAddr:
+		if t == nil {
+			return netip.AddrPort{}
+		}
+		ap = t.AddrPort()
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
+			return netip.AddrPort{}
+		}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}

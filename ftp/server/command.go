@@ -5,14 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-)
 
-// Telnet bytes that may precede commands on the control connection (RFC 854).
-const (
-	telnetIAC  = 255
-	telnetDONT = 254
-	telnetWILL = 251
-	telnetSE   = 240 // lowest two-byte telnet command
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // MaxLine bounds a command line, CRLF excluded.
@@ -27,49 +21,24 @@ type command struct {
 	err  error // set when the line could not be read as a command
 }
 
-// readLine reads one command line, without its CR LF, and strips the Telnet
-// sequences a client may send in front of commands: IAC IP and IAC DM (the
-// Synch lftp sends before STAT and ABOR), option negotiation, and an IAC
-// whose DM was taken out of the stream as TCP urgent data, which leaves the
-// IAC followed by the command's first letter. IAC IAC is a 255 byte.
+// readLine reads one command line, without its CR LF and with the Telnet
+// sequences a client may send stripped (proto.LineDecoder has the rules:
+// option negotiation, IAC IP and the Synch in every form clients send).
 func readLine(br *bufio.Reader) (string, error) {
-	var line []byte
-	tooLong := false
+	d := proto.LineDecoder{Max: MaxLine}
 	for {
 		b, err := br.ReadByte()
 		if err != nil {
 			return "", err
 		}
-		if b == telnetIAC {
-			c, err := br.ReadByte()
-			if err != nil {
-				return "", err
-			}
-			switch {
-			case c == telnetIAC:
-				// an escaped 255 data byte
-			case c >= telnetWILL && c <= telnetDONT:
-				if _, err := br.ReadByte(); err != nil { // the option
-					return "", err
-				}
-				continue
-			case c >= telnetSE:
-				continue // IP, DM, AO, AYT, NOP, ...: nothing to do here
-			default:
-				b = c // the urgent DM was removed: c is data
-			}
-		}
-		if b == '\n' {
-			if tooLong {
-				return "", errLineTooLong
-			}
-			return strings.TrimSuffix(string(line), "\r"), nil
-		}
-		if len(line) >= MaxLine+1 {
-			tooLong = true
+		if !d.Feed(b) {
 			continue
 		}
-		line = append(line, b)
+		line, err := d.Line()
+		if errors.Is(err, proto.ErrLineTooLong) {
+			return "", errLineTooLong
+		}
+		return line, err
 	}
 }
 

@@ -8,63 +8,71 @@ import (
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
-// handler is what the server does for one verb.
+// handler is what the server does for one verb. Every command needs a
+// logged-in user unless its handler says preLogin.
 type handler struct {
-	fn    func(s *session, c command)
-	login bool // needs a logged-in user
-	write bool // changes files: refused to read-only users
-	help  string
+	fn       func(s *session, c command)
+	preLogin bool // may come before login: the login itself and harmless queries
+	write    bool // changes files: refused to read-only users
+	help     string
 }
 
-// commands maps each verb the server knows to its handler.
+// commands maps each verb the server knows to its handler. Before login,
+// only these are open: USER, PASS and ACCT (the login sequence of RFC 959
+// §5.4), QUIT, NOOP, and the queries a client makes before it logs in,
+// which disclose nothing about files: SYST, HELP, FEAT and OPTS (RFC 2389
+// §3: FEAT before login; RFC 2640's OPTS UTF8 ON) and STAT without a path
+// (cmdSTAT asks for a login when it has one). vsftpd opens USER, PASS,
+// QUIT, FEAT and OPTS (and AUTH, PBSZ, PROT for TLS, which this server
+// lacks); BSD ftpd also NOOP, SYST, HELP and STAT.
 var commands map[string]handler
 
 func init() {
 	commands = map[string]handler{
-		"USER": {fn: (*session).cmdUSER, help: "USER <name>: start login"},
-		"PASS": {fn: (*session).cmdPASS, help: "PASS <password>: finish login"},
-		"ACCT": {fn: notImplemented("accounts are not used here; USER and PASS are enough"), help: "ACCT: not implemented"},
+		"USER": {fn: (*session).cmdUSER, preLogin: true, help: "USER <name>: start login"},
+		"PASS": {fn: (*session).cmdPASS, preLogin: true, help: "PASS <password>: finish login"},
+		"ACCT": {fn: notImplemented("accounts are not used here; USER and PASS are enough"), preLogin: true, help: "ACCT: not implemented"},
 		"REIN": {fn: notImplemented("log in again with USER instead"), help: "REIN: not implemented"},
 		"SMNT": {fn: notImplemented("there is one file system per user"), help: "SMNT: not implemented"},
-		"QUIT": {fn: (*session).cmdQUIT, help: "QUIT: end the session"},
-		"NOOP": {fn: func(s *session, _ command) { s.reply(200, "NOOP ok.") }, help: "NOOP: do nothing"},
-		"SYST": {fn: func(s *session, _ command) { s.reply(215, "UNIX Type: L8") }, help: "SYST: system type"},
-		"HELP": {fn: (*session).cmdHELP, help: "HELP [command]: this list"},
-		"FEAT": {fn: (*session).cmdFEAT, help: "FEAT: extensions (RFC 2389)"},
-		"OPTS": {fn: (*session).cmdOPTS, help: "OPTS UTF8 ON | MLST facts"},
-		"ALLO": {fn: func(s *session, _ command) { s.reply(202, "ALLO not needed: no space is reserved.") }, login: true, help: "ALLO <n>: superfluous"},
+		"QUIT": {fn: (*session).cmdQUIT, preLogin: true, help: "QUIT: end the session"},
+		"NOOP": {fn: func(s *session, _ command) { s.reply(200, "NOOP ok.") }, preLogin: true, help: "NOOP: do nothing"},
+		"SYST": {fn: func(s *session, _ command) { s.reply(215, "UNIX Type: L8") }, preLogin: true, help: "SYST: system type"},
+		"HELP": {fn: (*session).cmdHELP, preLogin: true, help: "HELP [command]: this list"},
+		"FEAT": {fn: (*session).cmdFEAT, preLogin: true, help: "FEAT: extensions (RFC 2389)"},
+		"OPTS": {fn: (*session).cmdOPTS, preLogin: true, help: "OPTS UTF8 ON | MLST facts"},
+		"ALLO": {fn: func(s *session, _ command) { s.reply(202, "ALLO not needed: no space is reserved.") }, help: "ALLO <n>: superfluous"},
 		"MODE": {fn: (*session).cmdMODE, help: "MODE S: stream mode only"},
 		"STRU": {fn: (*session).cmdSTRU, help: "STRU F: file structure only"},
-		"TYPE": {fn: (*session).cmdTYPE, login: true, help: "TYPE A | I: ASCII (CRLF) or binary"},
+		"TYPE": {fn: (*session).cmdTYPE, help: "TYPE A | I: ASCII (CRLF) or binary"},
 
-		"PWD":  {fn: (*session).cmdPWD, login: true, help: "PWD: current directory"},
-		"CWD":  {fn: (*session).cmdCWD, login: true, help: "CWD <dir>: change directory"},
-		"CDUP": {fn: (*session).cmdCDUP, login: true, help: "CDUP: go to the parent directory"},
-		"MKD":  {fn: (*session).cmdMKD, login: true, write: true, help: "MKD <dir>: make a directory"},
-		"RMD":  {fn: (*session).cmdRMD, login: true, write: true, help: "RMD <dir>: remove an empty directory"},
-		"DELE": {fn: (*session).cmdDELE, login: true, write: true, help: "DELE <file>: delete a file"},
-		"RNFR": {fn: (*session).cmdRNFR, login: true, write: true, help: "RNFR <from>: rename from"},
-		"RNTO": {fn: (*session).cmdRNTO, login: true, write: true, help: "RNTO <to>: rename to"},
-		"SIZE": {fn: (*session).cmdSIZE, login: true, help: "SIZE <file>: size in the current TYPE (RFC 3659)"},
-		"MDTM": {fn: (*session).cmdMDTM, login: true, help: "MDTM <file>: modification time (RFC 3659)"},
-		"MLST": {fn: (*session).cmdMLST, login: true, help: "MLST [path]: facts of one entry (RFC 3659)"},
-		"STAT": {fn: (*session).cmdSTAT, help: "STAT [path]: server, file or transfer status"},
+		"PWD":  {fn: (*session).cmdPWD, help: "PWD: current directory"},
+		"CWD":  {fn: (*session).cmdCWD, help: "CWD <dir>: change directory"},
+		"CDUP": {fn: (*session).cmdCDUP, help: "CDUP: go to the parent directory"},
+		"MKD":  {fn: (*session).cmdMKD, write: true, help: "MKD <dir>: make a directory"},
+		"RMD":  {fn: (*session).cmdRMD, write: true, help: "RMD <dir>: remove an empty directory"},
+		"DELE": {fn: (*session).cmdDELE, write: true, help: "DELE <file>: delete a file"},
+		"RNFR": {fn: (*session).cmdRNFR, write: true, help: "RNFR <from>: rename from"},
+		"RNTO": {fn: (*session).cmdRNTO, write: true, help: "RNTO <to>: rename to"},
+		"SIZE": {fn: (*session).cmdSIZE, help: "SIZE <file>: size in the current TYPE (RFC 3659)"},
+		"MDTM": {fn: (*session).cmdMDTM, help: "MDTM <file>: modification time (RFC 3659)"},
+		"MLST": {fn: (*session).cmdMLST, help: "MLST [path]: facts of one entry (RFC 3659)"},
+		"STAT": {fn: (*session).cmdSTAT, preLogin: true, help: "STAT [path]: server, file or transfer status"},
 
-		"PORT": {fn: (*session).cmdPORT, login: true, help: "PORT h1,h2,h3,h4,p1,p2: active data connection"},
-		"EPRT": {fn: (*session).cmdEPRT, login: true, help: "EPRT |proto|addr|port|: active, IPv4 or IPv6 (RFC 2428)"},
-		"PASV": {fn: (*session).cmdPASV, login: true, help: "PASV: passive data connection"},
-		"EPSV": {fn: (*session).cmdEPSV, login: true, help: "EPSV [1|2|ALL]: extended passive (RFC 2428)"},
-		"SOCK": {fn: (*session).cmdPORT, login: true, help: "SOCK h1,h2,h3,h4,p1,p2: RFC 478 data socket; a later PASV uses port L-1 and accepts only it"},
-		"REST": {fn: (*session).cmdREST, login: true, help: "REST <offset>: restart a transfer (REST STREAM)"},
-		"RETR": {fn: (*session).cmdRETR, login: true, help: "RETR <file>: download"},
-		"RTRV": {fn: (*session).cmdRETR, login: true, help: "RTRV <file>: RFC 478's RETR"},
-		"STOR": {fn: (*session).cmdSTOR, login: true, write: true, help: "STOR <file>: upload"},
-		"STOU": {fn: (*session).cmdSTOU, login: true, write: true, help: "STOU: upload to a unique name"},
-		"APPE": {fn: (*session).cmdAPPE, login: true, write: true, help: "APPE <file>: append"},
+		"PORT": {fn: (*session).cmdPORT, help: "PORT h1,h2,h3,h4,p1,p2: active data connection"},
+		"EPRT": {fn: (*session).cmdEPRT, help: "EPRT |proto|addr|port|: active, IPv4 or IPv6 (RFC 2428)"},
+		"PASV": {fn: (*session).cmdPASV, help: "PASV: passive data connection"},
+		"EPSV": {fn: (*session).cmdEPSV, help: "EPSV [1|2|ALL]: extended passive (RFC 2428)"},
+		"SOCK": {fn: (*session).cmdPORT, help: "SOCK h1,h2,h3,h4,p1,p2: RFC 478 data socket; a later PASV uses port L-1 and accepts only it"},
+		"REST": {fn: (*session).cmdREST, help: "REST <offset>: restart a transfer (REST STREAM)"},
+		"RETR": {fn: (*session).cmdRETR, help: "RETR <file>: download"},
+		"RTRV": {fn: (*session).cmdRETR, help: "RTRV <file>: RFC 478's RETR"},
+		"STOR": {fn: (*session).cmdSTOR, write: true, help: "STOR <file>: upload"},
+		"STOU": {fn: (*session).cmdSTOU, write: true, help: "STOU: upload to a unique name"},
+		"APPE": {fn: (*session).cmdAPPE, write: true, help: "APPE <file>: append"},
 		"ABOR": {fn: func(s *session, _ command) { s.data.reset(); s.reply(226, "No transfer to abort.") }, help: "ABOR: abort the transfer"},
-		"LIST": {fn: (*session).cmdLIST, login: true, help: "LIST [path]: long listing"},
-		"NLST": {fn: (*session).cmdNLST, login: true, help: "NLST [path]: names"},
-		"MLSD": {fn: (*session).cmdMLSD, login: true, help: "MLSD [dir]: machine listing (RFC 3659)"},
+		"LIST": {fn: (*session).cmdLIST, help: "LIST [path]: long listing"},
+		"NLST": {fn: (*session).cmdNLST, help: "NLST [path]: names"},
+		"MLSD": {fn: (*session).cmdMLSD, help: "MLSD [dir]: machine listing (RFC 3659)"},
 	}
 	for _, a := range [][2]string{{"XPWD", "PWD"}, {"XCWD", "CWD"}, {"XCUP", "CDUP"}, {"XMKD", "MKD"}, {"XRMD", "RMD"}} {
 		h := commands[a[1]]
@@ -92,14 +100,17 @@ func (s *session) exec(c command) {
 		defer s.clearRNFR(c.verb)
 	}
 	switch {
-	case h.login && !s.loggedIn:
-		s.reply(530, "Please log in with USER and PASS.")
+	case !h.preLogin && !s.loggedIn:
+		s.askLogin()
 	case h.write && s.readOnly:
 		s.reply(550, fmt.Sprintf("%s refused: permission denied (read-only user).", c.verb))
 	default:
 		h.fn(s, c)
 	}
 }
+
+// askLogin refuses a command that needs a login.
+func (s *session) askLogin() { s.reply(530, "Please log in with USER and PASS.") }
 
 // clearRNFR forgets a pending RNFR unless verb is RNFR itself: RNTO must
 // follow RNFR at once.
@@ -115,7 +126,8 @@ func (s *session) cmdUSER(c command) {
 		return
 	}
 	s.data.reset()
-	s.user, s.loggedIn, s.readOnly, s.fs, s.cwd = c.arg, false, false, nil, "/"
+	s.setLoggedIn(false)
+	s.user, s.readOnly, s.fs, s.fsID, s.cwd = c.arg, false, nil, 0, "/"
 	if s.anonymous() {
 		s.reply(331, "Anonymous login ok, send your e-mail address as password.")
 		return
@@ -135,25 +147,42 @@ func (s *session) cmdPASS(c command) {
 	}
 	cfg := s.srv.cfg
 	if s.anonymous() {
-		s.loggedIn, s.readOnly, s.fs = true, !cfg.AnonymousWrite || cfg.ReadOnly, cfg.Store
+		s.setLoggedIn(true)
+		s.readOnly, s.fs = !cfg.AnonymousWrite || cfg.ReadOnly, cfg.Store
 		s.log.Info("ftp login", "user", "anonymous")
 		s.reply(230, "Anonymous user logged in.")
 		return
 	}
 	i := slices.IndexFunc(cfg.Users, func(u User) bool { return u.Name == s.user })
 	if i < 0 || cfg.Users[i].Password != c.arg {
-		s.log.Warn("ftp login failed", "user", s.user)
-		s.user = ""
-		s.reply(530, "Login incorrect.")
+		s.loginFailed()
 		return
 	}
 	u := cfg.Users[i]
-	s.loggedIn, s.readOnly, s.fs = true, u.ReadOnly || cfg.ReadOnly, u.Store
+	s.setLoggedIn(true)
+	s.readOnly, s.fs, s.fsID = u.ReadOnly || cfg.ReadOnly, u.Store, i+1
 	if s.fs == nil {
-		s.fs = cfg.Store
+		s.fs, s.fsID = cfg.Store, 0
 	}
 	s.log.Info("ftp login", "user", u.Name)
 	s.reply(230, fmt.Sprintf("User %s logged in.", u.Name))
+}
+
+// loginFailed answers a failed PASS after the configured delay, and ends
+// the session after too many failures.
+func (s *session) loginFailed() {
+	cfg := s.srv.cfg
+	s.fails++
+	s.log.Warn("ftp login failed", "user", s.user, "failures", s.fails)
+	s.user = ""
+	if cfg.LoginFailDelay > 0 && !s.pause(cfg.LoginFailDelay) {
+		return
+	}
+	s.reply(530, "Login incorrect.")
+	if cfg.MaxLoginFails > 0 && s.fails >= cfg.MaxLoginFails {
+		s.reply(421, fmt.Sprintf("Too many failed logins (%d): closing control connection.", s.fails))
+		s.quit = true
+	}
 }
 
 func (s *session) cmdQUIT(command) {

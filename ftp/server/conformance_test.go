@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/textproto"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,6 +254,15 @@ func TestUploadFailureKeepsFile(t *testing.T) {
 		c.expect(226)
 		dc.Close()
 	})
+	t.Run("data connection reset", func(t *testing.T) {
+		dc := c.pasv()
+		c.cmd(150, "STOR keep.txt")
+		_, err := dc.Write([]byte("the start of a new version"))
+		require.NoError(t, err)
+		require.NoError(t, dc.(*net.TCPConn).SetLinger(0))
+		dc.Close() // RST, not FIN: the upload did not end well
+		assert.Contains(t, c.expect(426), "reset")
+	})
 	t.Run("data connection stalls", func(t *testing.T) {
 		dc := c.pasv()
 		defer dc.Close()
@@ -294,35 +306,47 @@ func TestAbortDuringRETR(t *testing.T) {
 	assert.Equal(t, "ok", string(c.retr("small")))
 }
 
-// telnetPrefix is what lftp sends before STAT and ABOR: IAC IP, then IAC DM
-// as TCP urgent data (Synch). When oob is false the DM stays in line.
-func sendUrgent(t *testing.T, c *client, cmd string, oob bool) {
-	t.Helper()
-	if !oob {
+// synchForms are the ways clients send a command with Telnet IP and Synch
+// (RFC 959 §4.1.3) before it, as a server without SO_OOBINLINE reads them.
+var synchForms = []struct {
+	name string
+	send func(t *testing.T, c *client, cmd string)
+}{
+	{"plain", func(t *testing.T, c *client, cmd string) { c.send("%s", cmd) }},
+	{"in-line", func(t *testing.T, c *client, cmd string) {
 		_, err := c.conn.Write([]byte("\xff\xf4\xff\xf2" + cmd + "\r\n"))
 		require.NoError(t, err)
-		return
-	}
-	_, err := c.conn.Write([]byte("\xff\xf4\xff"))
-	require.NoError(t, err)
-	sendOOB(t, c.conn, 0xf2)
-	_, err = c.conn.Write([]byte(cmd + "\r\n"))
-	require.NoError(t, err)
+	}},
+	// lftp: IAC IP IAC in band, DM as urgent data (the kernel drops it).
+	{"lftp", func(t *testing.T, c *client, cmd string) {
+		_, err := c.conn.Write([]byte("\xff\xf4\xff"))
+		require.NoError(t, err)
+		sendOOB(t, c.conn, []byte{0xf2})
+		_, err = c.conn.Write([]byte(cmd + "\r\n"))
+		require.NoError(t, err)
+	}},
+	// tnftp: "IAC IP IAC" sent with MSG_OOB (its last IAC is the urgent
+	// byte the kernel drops), then "DM cmd" in band.
+	{"tnftp", func(t *testing.T, c *client, cmd string) {
+		sendOOB(t, c.conn, []byte("\xff\xf4\xff"))
+		_, err := c.conn.Write([]byte("\xf2" + cmd + "\r\n"))
+		require.NoError(t, err)
+	}},
 }
 
 func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
-	for _, oob := range []bool{false, true} {
-		t.Run(fmt.Sprintf("urgent=%v", oob), func(t *testing.T) {
+	for _, form := range synchForms {
+		t.Run(form.name, func(t *testing.T) {
 			ts := startServer(t, "127.0.0.2", nil)
 			c := dial(t, ts, "127.0.0.2")
 			c.login("u", "p")
-			sendUrgent(t, c, "STAT", oob)
+			form.send(t, c, "STAT")
 			c.expect(211) // no transfer: server status
 			dc := startLongRETR(t, ts, c)
 			defer dc.Close()
 			_, err := io.CopyN(io.Discard, dc, 3<<20)
 			require.NoError(t, err)
-			sendUrgent(t, c, "STAT", oob)
+			form.send(t, c, "STAT")
 			msg := c.expect(213)
 			var n int64
 			_, err = fmt.Sscanf(msg[strings.LastIndex(msg, "Status: "):], "Status: %d of", &n)
@@ -334,11 +358,12 @@ func TestTelnetSynchBeforeSTATAndABOR(t *testing.T) {
 			// the transfer was not disturbed
 			_, err = io.CopyN(io.Discard, dc, 1<<20)
 			require.NoError(t, err)
-			sendUrgent(t, c, "ABOR", oob)
+			form.send(t, c, "ABOR")
 			c.expect(426)
 			c.expect(226)
 			c.cmd(200, "NOOP")
 			assert.NotContains(t, ts.logs.String(), "Unknown command")
+			assert.NotContains(t, ts.logs.String(), "Syntax error")
 		})
 	}
 }
@@ -401,4 +426,109 @@ func TestAbortBeforeDataConnection(t *testing.T) {
 	// the passive socket is gone
 	_, err = dialFrom(t, netipAddrPort("127.0.0.2", 0), ap)
 	require.Error(t, err)
+}
+
+// preLogin are the commands a client may send before it logs in.
+var preLogin = []string{"ACCT", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "QUIT", "STAT", "SYST", "USER"}
+
+// Every command of the table but the few open ones needs a login: a new
+// command is closed until someone opens it on purpose.
+func TestCommandsNeedLogin(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	require.NoError(t, ts.fs.WriteFile("/hello.txt", []byte("hello\n")))
+	c := dial(t, ts, "127.0.0.2")
+	var open []string
+	for _, verb := range slices.Sorted(maps.Keys(commands)) {
+		if slices.Contains(preLogin, verb) {
+			open = append(open, verb)
+			continue
+		}
+		c.cmd(530, "%s hello.txt", verb)
+	}
+	assert.Equal(t, preLogin, open, "the commands open before login")
+	runSteps(t, c, []step{
+		{"STAT /", 530, "log in"}, {"OPTS UTF8 ON", 200, ""}, {"FEAT", 211, ""}, {"SYST", 215, ""},
+		{"HELP", 214, ""}, {"NOOP", 200, ""}, {"ACCT x", 502, ""}, {"STAT", 211, "not logged in"},
+		{"USER u", 331, ""}, {"PASS p", 230, ""}, {"MODE S", 200, ""}, {"SIZE hello.txt", 213, "6"},
+	})
+	c.cmd(221, "QUIT")
+}
+
+// NLST, LIST and STAT expand shell wildcards in the last path element, as
+// vsftpd does: "mget *.bin" sends "NLST *.bin" and RETRs each name.
+func TestWildcardListings(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	for _, f := range []string{"/a.bin", "/b.bin", "/c.txt", "/.hidden.bin", "/sub/x.bin", "/sub/y.txt", "/*.lit"} {
+		require.NoError(t, ts.fs.WriteFile(f, []byte(f)))
+	}
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	for _, tc := range []struct {
+		cmd  string
+		want []string
+	}{
+		{"NLST *.bin", []string{"a.bin", "b.bin"}},
+		{"NLST sub/*.bin", []string{"sub/x.bin"}},
+		{"NLST /sub/?.txt", []string{"/sub/y.txt"}},
+		{"NLST [ab].bin", []string{"a.bin", "b.bin"}},
+		{"NLST .*.bin", []string{".hidden.bin"}},
+		{"NLST *.lit", []string{"*.lit"}}, // a name that exists is no pattern
+		{"NLST sub", []string{"x.bin", "y.txt"}},
+	} {
+		assert.Equal(t, tc.want, c.list(tc.cmd), tc.cmd)
+	}
+	long := c.list("LIST -l *.txt")
+	require.Len(t, long, 1)
+	assert.True(t, strings.HasSuffix(long[0], " c.txt"), long[0])
+	runSteps(t, c, []step{
+		{"NLST *.none", 550, "no such file"}, {"NLST [", 550, ""}, {"LIST nodir/*.bin", 550, ""},
+		{"MLSD *.bin", 550, ""}, {"STAT *.bin", 213, "b.bin"},
+	})
+}
+
+// On a directory store, RMD of a directory with files is refused as not
+// empty (the OS's ENOTEMPTY matches fs.ErrExist too).
+func TestRMDNotEmptyOnDisk(t *testing.T) {
+	dir, err := store.NewDir(t.TempDir())
+	require.NoError(t, err)
+	defer dir.Close()
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.Store = dir })
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	c.cmd(257, "MKD d")
+	c.stor("STOR", "d/f", []byte("x"))
+	runSteps(t, c, []step{
+		{"RMD d", 550, "directory not empty"}, {"MKD d", 550, "already exists"},
+		{"DELE d/f", 250, ""}, {"RMD d", 250, ""},
+	})
+}
+
+// openCounter is an in-memory store that counts Open calls.
+type openCounter struct {
+	*store.Mem
+	opens atomic.Int32
+}
+
+func (o *openCounter) Open(name string, offset int64) (io.ReadCloser, error) {
+	o.opens.Add(1)
+	return o.Mem.Open(name, offset)
+}
+
+// SIZE in TYPE A counts a file once per version, for every session.
+func TestASCIISizeCountedOnce(t *testing.T) {
+	oc := &openCounter{Mem: store.NewMem()}
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.Store = oc })
+	require.NoError(t, oc.WriteFile("/t.txt", []byte("a\nb\n")))
+	a, b := dial(t, ts, "127.0.0.2"), dial(t, ts, "127.0.0.2")
+	a.login("u", "p")
+	b.login("anonymous", "me@")
+	for _, c := range []*client{a, a, b} {
+		c.cmd(200, "TYPE A")
+		assert.Equal(t, "6", c.cmd(213, "SIZE t.txt"))
+	}
+	assert.Equal(t, int32(1), oc.opens.Load(), "counted once")
+	a.cmd(200, "TYPE I")
+	a.stor("STOR", "t.txt", []byte("ab\nc")) // as long as before, one LF fewer
+	assert.Equal(t, "5", b.cmd(213, "SIZE t.txt"), "a new version is counted again")
+	assert.Equal(t, int32(2), oc.opens.Load())
 }

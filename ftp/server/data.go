@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/ftplab/ftplab/ftp/proto"
 )
@@ -86,21 +87,33 @@ func (s *session) setActive(verb string, ap netip.AddrPort) {
 }
 
 // checkTarget applies RFC 2577 to an active-mode address: it must be the
-// control connection's peer at a port of 1024 or more, or a trusted peer.
+// control connection's peer or a trusted peer, at a port of 1024 or more;
+// a trusted peer may also be named at its default data port (20, or port
+// L-1 of our own control port L, for peers that serve on the same port as
+// we do: RFC 478's default data sockets). AllowPrivilegedPorts lifts the
+// port rule, AllowForeign every rule.
 func (s *session) checkTarget(ap netip.AddrPort) error {
-	a := ap.Addr()
+	a, port, cfg := ap.Addr(), ap.Port(), s.srv.cfg
+	client := a == s.peer.Addr()
 	switch {
-	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || ap.Port() == 0:
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || port == 0:
 		return fmt.Errorf("%s cannot be the other end of a data connection", ap)
-	case s.srv.cfg.AllowForeign || s.srv.trusted(ap.Addr()):
+	case cfg.AllowForeign:
 		return nil
-	case ap.Addr() != s.peer.Addr():
-		return fmt.Errorf("address %s is not this client's address %s and not a trusted peer (third-party bounce protection, RFC 2577)", ap.Addr(), s.peer.Addr())
-	case ap.Port() < 1024:
-		return fmt.Errorf("port %d is below 1024 (RFC 2577)", ap.Port())
+	case !client && !s.srv.trusted(a):
+		return fmt.Errorf("address %s is not this client's address %s and not a trusted peer (third-party bounce protection, RFC 2577)", a, s.peer.Addr())
+	case port >= 1024 || cfg.AllowPrivilegedPorts:
+		return nil
+	case client:
+		return fmt.Errorf("port %d is below 1024 (RFC 2577)", port)
+	case port == defaultDataPort || (s.local.Port() > 1 && port == s.local.Port()-1):
+		return nil
 	}
-	return nil
+	return fmt.Errorf("port %d of trusted peer %s is below 1024 and not a default data port (20 or %d) (RFC 2577; AllowPrivilegedPorts permits it)", port, a, s.local.Port()-1)
 }
+
+// defaultDataPort is FTP's well-known data port, L-1 of port 21.
+const defaultDataPort = 20
 
 // allowPassive says whether a connection from "from" may be the data
 // connection of passive setup d (the port-stealing defence).
@@ -183,7 +196,7 @@ func (s *session) listenPassive() (uint16, error) {
 		ln = l
 	}
 	s.data.mode, s.data.ln = passiveData, ln
-	return addrOf(ln.Addr()).Port(), nil
+	return proto.AddrPortOf(ln.Addr()).Port(), nil
 }
 
 // listenRange listens on a free port of the passive range.
@@ -220,32 +233,52 @@ func (s *session) openData(ctx context.Context, d dataSetup) (net.Conn, error) {
 	return nil, errors.New("no PORT, PASV, EPRT, EPSV or SOCK")
 }
 
-// acceptData accepts the data connection, closing (and logging) any from a
-// peer d does not allow, until the right one comes or ctx ends.
+// acceptData accepts the data connection, resetting (and logging) any from
+// a peer d does not allow, until the right one comes or ctx ends.
 func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error) {
 	defer d.ln.Close()
 	stop := context.AfterFunc(ctx, func() { d.ln.Close() })
 	defer stop()
+	var refused []string
 	for {
 		c, err := d.ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("no data connection to %s: %w", d.ln.Addr(), context.Cause(ctx))
+			why := ""
+			if len(refused) > 0 {
+				why = fmt.Sprintf(" (refused %s: not the peer of this session)", strings.Join(refused, ", "))
 			}
-			return nil, fmt.Errorf("accept data connection on %s: %w", d.ln.Addr(), err)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("no data connection to %s%s: %w", d.ln.Addr(), why, context.Cause(ctx))
+			}
+			return nil, fmt.Errorf("accept data connection on %s%s: %w", d.ln.Addr(), why, err)
 		}
-		from := addrOf(c.RemoteAddr())
+		from := proto.AddrPortOf(c.RemoteAddr())
 		if s.allowPassive(d, from) {
 			return c, nil
 		}
-		s.log.Warn("ftp data connection from a foreign peer closed (port stealing defence)", "from", from.String(), "listener", d.ln.Addr().String())
-		c.Close()
+		s.log.Warn("ftp data connection from a foreign peer reset (port stealing defence)", "from", from.String(), "listener", d.ln.Addr().String())
+		if len(refused) < 3 {
+			refused = append(refused, from.String())
+		}
+		resetConn(c)
 	}
 }
 
+// resetConn closes c with a TCP reset (SO_LINGER 0) where the connection
+// supports it (kernel sockets do; gVisor's gonet conns do not), so that
+// the other end sees an error and not the end of an empty or partial
+// file, which a server would store.
+func resetConn(c net.Conn) {
+	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {
+		_ = l.SetLinger(0)
+	}
+	c.Close()
+}
+
 // dialData connects to target from the default data port L-1 (RFC 959
-// §3.2, RFC 478), or, when that fails (port in use, no privilege), from any
-// port, saying so in the log.
+// §3.2, RFC 478), or, when that fails (port in use, no privilege), from
+// any port of the same address, saying so in the log. The address stays
+// the control connection's: the peer may accept only that one.
 func (s *session) dialData(ctx context.Context, target netip.AddrPort) (net.Conn, error) {
 	if l := s.local.Port(); l > 1 {
 		from := netip.AddrPortFrom(s.local.Addr(), l-1)
@@ -258,7 +291,7 @@ func (s *session) dialData(ctx context.Context, target netip.AddrPort) (net.Conn
 		}
 		s.log.Warn("ftp active data connection from the default data port failed: dialling from any port", "from", from.String(), "to", target.String(), "err", err.Error())
 	}
-	c, err := s.srv.cfg.Network.Dial(ctx, "tcp", target.String())
+	c, err := s.srv.cfg.Network.DialFrom(ctx, "tcp", netip.AddrPortFrom(s.local.Addr(), 0), target)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", target, err)
 	}

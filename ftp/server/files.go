@@ -6,23 +6,26 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
-// failReasons name the storage errors in 550 replies.
+// failReasons name the storage errors in 550 replies, the most specific
+// first: an operating system's ENOTEMPTY matches fs.ErrExist too.
 var failReasons = []struct {
 	err error
 	why string
 }{
+	{store.ErrNotEmpty, "directory not empty"},
+	{store.ErrIsDir, "is a directory"},
+	{store.ErrNotDir, "not a directory"},
+	{store.ErrRange, "restart offset beyond end of file"},
 	{fs.ErrNotExist, "no such file or directory"},
 	{fs.ErrExist, "already exists"},
 	{fs.ErrPermission, "permission denied"},
-	{store.ErrIsDir, "is a directory"},
-	{store.ErrNotDir, "not a directory"},
-	{store.ErrNotEmpty, "directory not empty"},
-	{store.ErrRange, "restart offset beyond end of file"},
 }
 
 // fail answers a storage error: 553 for a bad name, else 550 with what went
@@ -173,19 +176,34 @@ func (s *session) cmdSIZE(c command) {
 		s.reply(213, fmt.Sprint(fi.Size))
 		return
 	}
-	// In TYPE A the size is what goes over the wire: one CR more per LF.
-	r, err := s.fs.Open(p, 0)
+	n, err := s.asciiSize(p, fi)
 	if err != nil {
 		s.fail("SIZE", p, err)
 		return
 	}
+	s.reply(213, fmt.Sprint(n))
+}
+
+// asciiSize is the size of file p in TYPE A, what goes over the wire: one
+// CR more per LF. Counting reads the whole file, so the server keeps the
+// count for each version (size and modification time) of a file.
+func (s *session) asciiSize(p string, fi store.FileInfo) (int64, error) {
+	key := asciiKey{store: s.fsID, path: p}
+	ver := asciiVersion{size: fi.Size, mod: fi.ModTime}
+	if n, ok := s.srv.asciiSizes.get(key, ver); ok {
+		return n, nil
+	}
+	r, err := s.fs.Open(p, 0)
+	if err != nil {
+		return 0, err
+	}
 	defer r.Close()
 	var cw countWriter
 	if _, err := copyData(&asciiEncoder{w: &cw}, r); err != nil {
-		s.fail("SIZE", p, err)
-		return
+		return 0, err
 	}
-	s.reply(213, fmt.Sprint(cw.n))
+	s.srv.asciiSizes.put(key, ver, cw.n)
+	return cw.n, nil
 }
 
 // countWriter counts what is written to it.
@@ -195,6 +213,60 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 var _ io.Writer = (*countWriter)(nil)
+
+// asciiKey names a file across the server's stores: store is 0 for
+// Config.Store, i+1 for the store of Config.Users[i].
+type asciiKey struct {
+	store int
+	path  string
+}
+
+// asciiVersion is the version of a file a TYPE A size was counted for.
+type asciiVersion struct {
+	size int64
+	mod  time.Time
+}
+
+// maxASCIISizes bounds the TYPE A sizes kept.
+const maxASCIISizes = 1024
+
+// asciiSizes keeps TYPE A sizes of file versions.
+type asciiSizes struct {
+	mu sync.Mutex
+	m  map[asciiKey]asciiSizeEntry
+}
+
+type asciiSizeEntry struct {
+	ver asciiVersion
+	n   int64
+}
+
+// get returns the size kept for key at version ver.
+func (c *asciiSizes) get(key asciiKey, ver asciiVersion) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || e.ver.size != ver.size || !e.ver.mod.Equal(ver.mod) {
+		return 0, false
+	}
+	return e.n, true
+}
+
+// put keeps n for key at version ver, dropping some other entry when full.
+func (c *asciiSizes) put(key asciiKey, ver asciiVersion, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[asciiKey]asciiSizeEntry{}
+	}
+	if _, ok := c.m[key]; !ok && len(c.m) >= maxASCIISizes {
+		for k := range c.m {
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[key] = asciiSizeEntry{ver: ver, n: n}
+}
 
 func (s *session) cmdMDTM(c command) {
 	if _, fi, ok := s.statFile(c); ok {
@@ -250,14 +322,15 @@ func (s *session) cmdSTAT(c command) {
 		return
 	}
 	if !s.loggedIn {
-		s.reply(530, "Please log in with USER and PASS.")
+		s.askLogin()
 		return
 	}
-	p, ok := s.path(listArg(c.arg))
+	arg := listArg(c.arg)
+	p, ok := s.path(arg)
 	if !ok {
 		return
 	}
-	lines, dir, err := s.listing(p, longLine)
+	lines, dir, err := s.listing(arg, p, longLine, true)
 	if err != nil {
 		s.fail("STAT", p, err)
 		return

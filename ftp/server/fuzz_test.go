@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/ftplab/ftplab/ftp/proto"
 )
 
 // FuzzCommandLine feeds raw control-connection bytes (Telnet sequences
@@ -32,7 +34,7 @@ func FuzzCommandLine(f *testing.F) {
 			if len(line) > MaxLine+1 || strings.Contains(line, "\n") {
 				t.Fatalf("readLine gave %q", line)
 			}
-			if i == 0 && bytes.IndexByte(raw, telnetIAC) < 0 {
+			if i == 0 && bytes.IndexByte(raw, proto.TelnetIAC) < 0 {
 				// without Telnet bytes the first line comes back verbatim
 				want, _, _ := bytes.Cut(raw, []byte("\n"))
 				if w := string(bytes.TrimSuffix(want, []byte("\r"))); line != w {

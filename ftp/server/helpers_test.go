@@ -54,8 +54,8 @@ func (s *syncBuffer) String() string {
 }
 
 // startServer serves cfg on host (e.g. "127.0.0.2") at a free port. The
-// default config has user "u" (password "p"), anonymous read-only, and
-// ftp.OS as network.
+// default config has user "u" (password "p"), anonymous read-only, ftp.OS
+// as network and a 1 ms delay after a failed login.
 func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 	t.Helper()
 	ln, err := ftp.OS{}.Listen(context.Background(), "tcp", net.JoinHostPort(host, "0"))
@@ -73,7 +73,9 @@ func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
 		Users:       []User{{Name: "u", Password: "p"}, {Name: "ro", Password: "p", ReadOnly: true}},
 		Anonymous:   true,
 		DataTimeout: 5 * time.Second,
-		Logger:      slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// keeps tests with failed logins fast; TestLoginFailures tests it
+		LoginFailDelay: time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -81,7 +83,7 @@ func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
 	srv, err := New(cfg)
 	require.NoError(t, err)
 	ts.srv = srv
-	ts.addr = addrOf(ln.Addr())
+	ts.addr = proto.AddrPortOf(ln.Addr())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(context.Background(), ln) }()
 	t.Cleanup(func() {
@@ -203,10 +205,10 @@ func (c *client) readData(dc net.Conn) []byte {
 func (c *client) activeRETR(host, verb, retr, path string) ([]byte, netip.AddrPort) {
 	c.t.Helper()
 	ln := activeListener(c.t, host)
-	arg := proto.FormatEPRT(addrOf(ln.Addr()))
+	arg := proto.FormatEPRT(proto.AddrPortOf(ln.Addr()))
 	if verb != "EPRT" {
 		var err error
-		arg, err = proto.FormatPORT(addrOf(ln.Addr()))
+		arg, err = proto.FormatPORT(proto.AddrPortOf(ln.Addr()))
 		require.NoError(c.t, err)
 	}
 	c.cmd(200, "%s %s", verb, arg)
@@ -216,7 +218,7 @@ func (c *client) activeRETR(host, verb, retr, path string) ([]byte, netip.AddrPo
 	data := c.readData(dc)
 	c.expect(150)
 	c.expect(226)
-	return data, addrOf(dc.RemoteAddr())
+	return data, proto.AddrPortOf(dc.RemoteAddr())
 }
 
 // stor uploads data to path over a fresh passive connection.

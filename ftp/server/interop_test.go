@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftplab/ftplab/ftp/ftptest"
@@ -210,4 +211,103 @@ func TestLFTPThirdPartyRefusedWithoutTrust(t *testing.T) {
 	require.Error(t, serr, "nothing may arrive without trust")
 	require.True(t, strings.Contains(src.logs.String()+dst.logs.String(), "refused") ||
 		strings.Contains(src.logs.String()+dst.logs.String(), "port stealing"), "a refusal is logged")
+}
+
+// tnftpSession is tnftp running on a pseudo-terminal (through script(1)),
+// reading commands as typed: ^C there interrupts it as a person's would.
+type tnftpSession struct {
+	t     *testing.T
+	stdin io.WriteCloser
+	out   *syncBuffer
+	done  chan error
+}
+
+// startTnftp starts tnftp without auto-login, connected to ts.
+func startTnftp(t *testing.T, ts *testServer, dir string) *tnftpSession {
+	t.Helper()
+	tnftp := tool(t, "tnftp")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	sh := fmt.Sprintf("cd %s && %s -i -n %s %d", dir, tnftp, ts.addr.Addr(), ts.addr.Port()) // -i: mget asks nothing
+	cmd := exec.CommandContext(ctx, tool(t, "script"), "-qefc", sh, "/dev/null")
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TERM=dumb") // no ~/.netrc
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	s := &tnftpSession{t: t, stdin: stdin, out: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.out, s.out
+	require.NoError(t, cmd.Start())
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		cancel()
+		<-s.done
+	})
+	return s
+}
+
+// typeLine types a line (or a control character) at tnftp's terminal.
+func (s *tnftpSession) typeLine(line string) {
+	s.t.Helper()
+	_, err := io.WriteString(s.stdin, line)
+	require.NoError(s.t, err)
+}
+
+// quit ends tnftp and returns what it printed.
+func (s *tnftpSession) quit() string {
+	s.t.Helper()
+	s.typeLine("quit\n")
+	select {
+	case err := <-s.done:
+		s.done <- err
+	case <-time.After(30 * time.Second):
+		s.t.Fatalf("tnftp did not quit; it printed:\n%s", s.out.String())
+	}
+	return s.out.String()
+}
+
+// tnftp interrupts a download with ^C: IAC IP IAC as urgent data (the last
+// IAC lost to the server's kernel), then DM ABOR in band. The server must
+// read ABOR, stop sending and answer 426 then 226.
+func TestTnftpAbort(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	require.NoError(t, ts.fs.AddGenerated("/huge.bin", 1<<30, 9))
+	s := startTnftp(t, ts, t.TempDir())
+	s.typeLine("user u p\nbinary\nrate get 1000000\nget huge.bin /dev/null\n")
+	require.Eventually(t, func() bool { return strings.Contains(ts.logs.String(), "code=150") },
+		30*time.Second, 20*time.Millisecond, "the download never started: %s", s.out)
+	time.Sleep(300 * time.Millisecond) // well into the transfer
+	s.typeLine("\x03")
+	require.Eventually(t, func() bool { return strings.Contains(ts.logs.String(), "ABOR successful") },
+		30*time.Second, 20*time.Millisecond, "no ABOR seen; tnftp printed:\n%s\nserver:\n%s", s.out, ts.logs)
+	s.typeLine("pwd\n")
+	out := s.quit()
+	logs := ts.logs.String()
+	assert.Contains(t, logs, "verb=ABOR")
+	assert.Contains(t, logs, "code=426")
+	assert.NotContains(t, logs, "Syntax error")
+	assert.NotContains(t, logs, "Transfer complete")
+	assert.Contains(t, logs, "verb=PWD", "the session went on")
+	t.Logf("tnftp:\n%s", out)
+}
+
+// tnftp's "mget *.bin" sends NLST *.bin and RETRs every name it gets.
+func TestTnftpMget(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	files := map[string]string{"/a.bin": "first", "/b.bin": "second", "/c.txt": "not me", "/sub/d.bin": "deeper"}
+	for p, content := range files {
+		require.NoError(t, ts.fs.WriteFile(p, []byte(content)))
+	}
+	dir := t.TempDir()
+	s := startTnftp(t, ts, dir)
+	s.typeLine("user u p\nbinary\nmget *.bin\n")
+	out := s.quit()
+	assert.Contains(t, ts.logs.String(), `verb=NLST arg=*.bin`)
+	for _, name := range []string{"a.bin", "b.bin"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, "%s not fetched; tnftp printed:\n%s", name, out)
+		assert.Equal(t, files["/"+name], string(got))
+	}
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, ents, 2, "only the *.bin files")
+	assert.NotContains(t, out, "550")
 }

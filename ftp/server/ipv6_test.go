@@ -45,7 +45,7 @@ func TestTwoActiveTransfersAtOnce(t *testing.T) {
 		c := dial(t, ts, "127.0.0.2")
 		c.login("u", "p")
 		ln := activeListener(t, "127.0.0.2")
-		a, _ := proto.FormatPORT(addrOf(ln.Addr()))
+		a, _ := proto.FormatPORT(proto.AddrPortOf(ln.Addr()))
 		c.cmd(200, "PORT %s", a)
 		c.cmd(150, "RETR f")
 		dc, err := acceptWithin(ln, 5*time.Second)

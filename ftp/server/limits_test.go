@@ -34,11 +34,105 @@ func refused(t *testing.T, ts *testServer, from string) string {
 func TestMaxSessions(t *testing.T) {
 	ts := startServer(t, "127.0.0.2", func(c *Config) { c.MaxSessions = 2 })
 	a := dial(t, ts, "127.0.0.2")
-	dial(t, ts, "127.0.0.3")
+	a.login("u", "p")
+	dial(t, ts, "127.0.0.3").login("u", "p")
 	assert.Contains(t, refused(t, ts, "127.0.0.4"), "Too many users")
 	a.cmd(221, "QUIT")
 	require.Eventually(t, func() bool { return ts.srv.Sessions() == 1 }, 5*time.Second, 10*time.Millisecond)
 	dial(t, ts, "127.0.0.4").cmd(200, "NOOP")
+}
+
+// Eight addresses that open eight connections each and never log in fill
+// every session a server has by default (64, 8 per address). A client that
+// comes then must still be served: a newcomer closes the oldest session not
+// logged in of the address that holds the most.
+func TestSilentConnectionsDoNotLockOut(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", nil)
+	require.NoError(t, ts.fs.WriteFile("/f", []byte("served")))
+	var silent []net.Conn
+	for h := range 8 {
+		for range DefaultMaxPerAddr {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(10+h))}}
+			conn, err := d.Dial("tcp", ts.addr.String())
+			require.NoError(t, err)
+			defer conn.Close()
+			silent = append(silent, conn)
+		}
+	}
+	require.Eventually(t, func() bool { return ts.srv.Sessions() <= DefaultMaxUnauthenticated }, 5*time.Second, 10*time.Millisecond)
+	c := dial(t, ts, "127.0.0.2")
+	c.login("u", "p")
+	assert.Equal(t, "served", string(c.retr("f")))
+	// The first connections were closed with a 421 that says why.
+	_ = silent[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(silent[0])
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "421 Too many connections not logged in")
+	assert.LessOrEqual(t, ts.srv.Sessions(), DefaultMaxUnauthenticated+1)
+}
+
+func TestLoginTimeout(t *testing.T) {
+	ts := startServer(t, "127.0.0.2", func(c *Config) { c.LoginTimeout = 200 * time.Millisecond })
+	mute := dial(t, ts, "127.0.0.2")
+	user := dial(t, ts, "127.0.0.3")
+	user.login("u", "p")
+	assert.Contains(t, mute.expect(421), "Login timeout")
+	_, err := mute.tp.ReadLine()
+	require.ErrorIs(t, err, io.EOF)
+	time.Sleep(300 * time.Millisecond)
+	user.cmd(200, "NOOP") // logged in: no login timeout
+	user.cmd(331, "USER ro")
+	assert.Contains(t, user.expect(421), "Login timeout", "a new USER starts a new login")
+}
+
+func TestLoginFailures(t *testing.T) {
+	const delay = 150 * time.Millisecond
+	t.Run("delay, then close after MaxLoginFails", func(t *testing.T) {
+		ts := startServer(t, "127.0.0.2", func(c *Config) { c.LoginFailDelay, c.MaxLoginFails = delay, 3 })
+		c := dial(t, ts, "127.0.0.2")
+		for i := range 3 {
+			c.cmd(331, "USER u")
+			start := time.Now()
+			c.cmd(530, "PASS guess%d", i)
+			assert.GreaterOrEqual(t, time.Since(start), delay, "failure %d answered at once", i+1)
+		}
+		assert.Contains(t, c.expect(421), "Too many failed logins (3)")
+		_, err := c.tp.ReadLine()
+		require.ErrorIs(t, err, io.EOF)
+		assert.Contains(t, ts.logs.String(), "failures=3")
+	})
+	t.Run("unknown users count too; a good login after fewer failures works", func(t *testing.T) {
+		ts := startServer(t, "127.0.0.2", func(c *Config) { c.MaxLoginFails = 3 })
+		c := dial(t, ts, "127.0.0.2")
+		runSteps(t, c, []step{{"USER nobody", 331, ""}, {"PASS x", 530, ""}, {"USER u", 331, ""}, {"PASS x", 530, ""}})
+		c.login("u", "p")
+		c.cmd(257, "PWD")
+	})
+	t.Run("no limit", func(t *testing.T) {
+		ts := startServer(t, "127.0.0.2", func(c *Config) { c.LoginFailDelay, c.MaxLoginFails = -1, -1 })
+		c := dial(t, ts, "127.0.0.2")
+		for range 10 {
+			runSteps(t, c, []step{{"USER u", 331, ""}, {"PASS x", 530, ""}})
+		}
+		c.login("u", "p")
+	})
+}
+
+// The defaults are what Config's documentation says.
+func TestLoginLimitDefaults(t *testing.T) {
+	assert.Equal(t, 16, DefaultMaxUnauthenticated)
+	assert.Equal(t, 30*time.Second, DefaultLoginTimeout)
+	assert.Equal(t, time.Second, DefaultLoginFailDelay)
+	assert.Equal(t, 3, DefaultMaxLoginFails)
+	srv, err := New(Config{Network: ftp.OS{}, Store: store.NewMem()})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultMaxUnauthenticated, srv.cfg.MaxUnauthenticated)
+	assert.Equal(t, DefaultLoginTimeout, srv.cfg.LoginTimeout)
+	assert.Equal(t, DefaultLoginFailDelay, srv.cfg.LoginFailDelay)
+	assert.Equal(t, DefaultMaxLoginFails, srv.cfg.MaxLoginFails)
+	small, err := New(Config{Network: ftp.OS{}, Store: store.NewMem(), MaxSessions: 4})
+	require.NoError(t, err)
+	assert.Equal(t, 4, small.cfg.MaxUnauthenticated, "never above MaxSessions")
 }
 
 func TestMaxPerAddr(t *testing.T) {
@@ -63,7 +157,7 @@ func TestDataTimeoutActive(t *testing.T) {
 	c := dial(t, ts, "127.0.0.2")
 	c.login("u", "p")
 	ln := activeListener(t, "127.0.0.2")
-	port := addrOf(ln.Addr()).Port()
+	port := proto.AddrPortOf(ln.Addr()).Port()
 	ln.Close() // nobody listens: the dial fails
 	c.cmd(200, "EPRT |1|127.0.0.2|%d|", port)
 	c.cmd(425, "RETR f")

@@ -2,7 +2,10 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -39,10 +42,21 @@ func listArg(arg string) string {
 	return arg
 }
 
-// listing renders the entries of directory p, or p itself when it is a
-// file; dir reports which.
-func (s *session) listing(p string, f lineFormat) (lines []string, dir bool, err error) {
+// listing renders the entries of directory p (arg as the client wrote
+// it), or p itself when it is a file; dir reports which. With glob, a p
+// that names nothing but whose last element holds wildcards (*, ?, [...],
+// path.Match) lists the entries of its directory that match, each named
+// as arg's directory part plus its name, as a shell's "ls" would show them
+// (so that "mget *.bin" can RETR each name); a leading "." must be matched
+// explicitly.
+func (s *session) listing(arg, p string, f lineFormat, glob bool) (lines []string, dir bool, err error) {
 	fi, err := s.fs.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) && glob {
+		lines, gerr := s.glob(arg, p, f)
+		if gerr == nil {
+			return lines, false, nil
+		}
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -59,18 +73,50 @@ func (s *session) listing(p string, f lineFormat) (lines []string, dir bool, err
 	return lines, true, nil
 }
 
+// glob lists what the pattern in p's last element matches (see listing).
+func (s *session) glob(arg, p string, f lineFormat) ([]string, error) {
+	pattern := path.Base(p)
+	if !strings.ContainsAny(pattern, "*?[") {
+		return nil, fs.ErrNotExist
+	}
+	if _, err := path.Match(pattern, ""); err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", pattern, err)
+	}
+	ents, err := s.fs.ReadDir(path.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if i := strings.LastIndex(strings.TrimRight(arg, "/"), "/"); i >= 0 {
+		prefix = arg[:i+1]
+	}
+	var lines []string
+	for _, e := range ents {
+		if ok, _ := path.Match(pattern, e.Name); !ok || (strings.HasPrefix(e.Name, ".") && !strings.HasPrefix(pattern, ".")) {
+			continue
+		}
+		e.Name = prefix + e.Name
+		lines = append(lines, f(s, e))
+	}
+	if len(lines) == 0 {
+		return nil, fs.ErrNotExist
+	}
+	return lines, nil
+}
+
 func (s *session) cmdLIST(c command) { s.list(c, listArg(c.arg), longLine, false) }
 func (s *session) cmdNLST(c command) { s.list(c, listArg(c.arg), nameLine, false) }
 func (s *session) cmdMLSD(c command) { s.list(c, c.arg, mlsdLine, true) }
 
 // list sends a listing over a data connection, each line ended by CR LF.
-func (s *session) list(c command, arg string, f lineFormat, needDir bool) {
+// MLSD (mlsd) lists a directory only, without wildcards (RFC 3659 §7.1).
+func (s *session) list(c command, arg string, f lineFormat, mlsd bool) {
 	p, ok := s.path(arg)
 	if !ok {
 		return
 	}
-	lines, dir, err := s.listing(p, f)
-	if err == nil && needDir && !dir {
+	lines, dir, err := s.listing(arg, p, f, !mlsd)
+	if err == nil && mlsd && !dir {
 		err = store.ErrNotDir
 	}
 	if err != nil {

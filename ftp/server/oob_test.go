@@ -8,14 +8,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// sendOOB sends b as TCP urgent data (MSG_OOB), as a Telnet Synch does.
-func sendOOB(t *testing.T, c net.Conn, b byte) {
+// sendOOB sends b with MSG_OOB, as a Telnet Synch does: its last byte is
+// TCP urgent data, which a receiver without SO_OOBINLINE takes out of the
+// stream.
+func sendOOB(t *testing.T, c net.Conn, b []byte) {
 	t.Helper()
 	rc, err := c.(*net.TCPConn).SyscallConn()
 	require.NoError(t, err)
 	var serr error
 	require.NoError(t, rc.Write(func(fd uintptr) bool {
-		serr = syscall.Sendto(int(fd), []byte{b}, syscall.MSG_OOB, nil)
+		serr = syscall.Sendto(int(fd), b, syscall.MSG_OOB, nil)
 		return serr != syscall.EAGAIN
 	}))
 	require.NoError(t, serr)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -60,9 +62,15 @@ func TestActiveRefusals(t *testing.T) {
 		target func(foreign, own net.Listener) string
 		has    string
 	}{
-		{"foreign PORT", func(f, _ net.Listener) string { a, _ := proto.FormatPORT(addrOf(f.Addr())); return "PORT " + a }, "not this client's address"},
-		{"foreign EPRT", func(f, _ net.Listener) string { return "EPRT " + proto.FormatEPRT(addrOf(f.Addr())) }, "127.0.0.3"},
-		{"foreign SOCK", func(f, _ net.Listener) string { a, _ := proto.FormatPORT(addrOf(f.Addr())); return "SOCK " + a }, "bounce"},
+		{"foreign PORT", func(f, _ net.Listener) string {
+			a, _ := proto.FormatPORT(proto.AddrPortOf(f.Addr()))
+			return "PORT " + a
+		}, "not this client's address"},
+		{"foreign EPRT", func(f, _ net.Listener) string { return "EPRT " + proto.FormatEPRT(proto.AddrPortOf(f.Addr())) }, "127.0.0.3"},
+		{"foreign SOCK", func(f, _ net.Listener) string {
+			a, _ := proto.FormatPORT(proto.AddrPortOf(f.Addr()))
+			return "SOCK " + a
+		}, "bounce"},
 		{"PORT below 1024", func(_, _ net.Listener) string { return "PORT 127,0,0,2,0,21" }, "below 1024"},
 		{"EPRT below 1024", func(_, _ net.Listener) string { return "EPRT |1|127.0.0.2|80|" }, "below 1024"},
 	}
@@ -96,20 +104,110 @@ func TestTrustedPeerActive(t *testing.T) {
 	c.cmd(504, "PORT 127,0,0,4,200,1") // others still refused
 }
 
+// Trusting a peer lets PORT name it at unprivileged ports and its default
+// data port, not at its other privileged ports (SMTP's 25: the bounce
+// attack), unless AllowPrivilegedPorts or an open (/0) trust says so.
+func TestTrustedPeerPorts(t *testing.T) {
+	cases := []struct {
+		name  string
+		mod   func(*Config)
+		steps []step
+	}{
+		{"trusted peer", trust("127.0.0.3/32"), []step{
+			{"PORT 127,0,0,3,0,25", 504, "port 25 of trusted peer 127.0.0.3 is below 1024"},
+			{"EPRT |1|127.0.0.3|1023|", 504, "AllowPrivilegedPorts"},
+			{"PORT 127,0,0,2,0,20", 504, "below 1024"}, // the client itself: no exception
+			{"RETR f", 425, ""},
+			{"PORT 127,0,0,3,0,20", 200, ""}, {"EPRT |1|127.0.0.3|1024|", 200, ""},
+		}},
+		{"AllowPrivilegedPorts", func(c *Config) { trust("127.0.0.3/32")(c); c.AllowPrivilegedPorts = true }, []step{
+			{"PORT 127,0,0,3,0,25", 200, ""}, {"PORT 127,0,0,2,0,25", 200, ""}, {"PORT 127,0,0,4,0,25", 504, "not a trusted peer"},
+		}},
+		{"open trust", trust("0.0.0.0/0"), []step{{"PORT 127,0,0,9,0,25", 200, ""}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nw := &countingNet{}
+			ts := startServer(t, "127.0.0.2", func(c *Config) { c.Network = nw; tc.mod(c) })
+			require.NoError(t, ts.fs.WriteFile("/f", []byte("mail")))
+			c := dial(t, ts, "127.0.0.2")
+			c.login("u", "p")
+			runSteps(t, c, tc.steps)
+			assert.Zero(t, nw.dials.Load(), "nothing dialled")
+		})
+	}
+}
+
+// In a namespace of its own, where privileged ports can be bound: PORT and
+// RETR reach a trusted peer's port L-1 (the server on port 990, as FTPS
+// servers are), never its port 25 unless AllowPrivilegedPorts.
+func TestTrustedPeerPrivilegedPortsDelivery(t *testing.T) {
+	if !ftptest.Run(t) {
+		return
+	}
+	serve := func(t *testing.T, mod func(*Config)) (*testServer, *client) {
+		ln, err := ftp.OS{}.Listen(context.Background(), "tcp", "127.0.0.2:990")
+		require.NoError(t, err)
+		ts := serveOn(t, ln, func(c *Config) { trust("127.0.0.3/32")(c); mod(c) })
+		require.NoError(t, ts.fs.WriteFile("/mail.txt", []byte("HELO bounce\r\n")))
+		c := dial(t, ts, "127.0.0.2")
+		c.login("u", "p")
+		return ts, c
+	}
+	smtp := activeListenerAt(t, "127.0.0.3:25")
+	dataL1 := activeListenerAt(t, "127.0.0.3:989")
+	t.Run("port 25 refused", func(t *testing.T) {
+		_, c := serve(t, func(*Config) {})
+		c.cmd(504, "PORT 127,0,0,3,0,25")
+		c.cmd(425, "RETR mail.txt")
+		nothingArrives(t, smtp)
+	})
+	t.Run("port L-1 delivered", func(t *testing.T) {
+		_, c := serve(t, func(*Config) {})
+		c.cmd(200, "PORT 127,0,0,3,3,221")
+		c.send("RETR mail.txt")
+		dc, err := acceptWithin(dataL1, 5*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "HELO bounce\r\n", string(c.readData(dc)))
+		c.expect(150)
+		c.expect(226)
+	})
+	t.Run("AllowPrivilegedPorts: port 25 delivered", func(t *testing.T) {
+		_, c := serve(t, func(c *Config) { c.AllowPrivilegedPorts = true })
+		c.cmd(200, "PORT 127,0,0,3,0,25")
+		c.send("RETR mail.txt")
+		dc, err := acceptWithin(smtp, 5*time.Second)
+		require.NoError(t, err)
+		assert.Equal(t, "HELO bounce\r\n", string(c.readData(dc)))
+		c.expect(150)
+		c.expect(226)
+	})
+}
+
+// activeListenerAt listens at addr (host:port) until the test ends.
+func activeListenerAt(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
 // dialFrom connects to addr from a local address and port (0: any).
 func dialFrom(t *testing.T, local netip.AddrPort, addr netip.AddrPort) (net.Conn, error) {
 	t.Helper()
 	return ftp.OS{}.DialFrom(context.Background(), "tcp", local, addr)
 }
 
-// closedByServer checks that the server closed c without sending data.
+// closedByServer checks that the server reset c without sending data: a
+// reset, not a FIN, so that a peer server reading from c cannot take it for
+// an empty file.
 func closedByServer(t *testing.T, c net.Conn) {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, err := c.Read(make([]byte, 1))
 	assert.Zero(t, n)
-	require.Error(t, err)
-	assert.NotContains(t, err.Error(), "timeout", "the server must close a stolen connection")
+	require.ErrorIs(t, err, syscall.ECONNRESET, "the server must reset a stolen connection")
 }
 
 func TestPortStealing(t *testing.T) {
@@ -161,7 +259,7 @@ func listenFreeBelow(t *testing.T, host string) net.Listener {
 	for range 50 {
 		ln, err := ftp.OS{}.Listen(context.Background(), "tcp", host+":0")
 		require.NoError(t, err)
-		below := netip.AddrPortFrom(netip.MustParseAddr(host), addrOf(ln.Addr()).Port()-1)
+		below := netip.AddrPortFrom(netip.MustParseAddr(host), proto.AddrPortOf(ln.Addr()).Port()-1)
 		if l2, err := (ftp.OS{}).Listen(context.Background(), "tcp", below.String()); err == nil {
 			l2.Close()
 			return ln

@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
@@ -50,9 +52,17 @@ type Config struct {
 	ReadOnly bool
 	// TrustedPeers are addresses other than a session's control peer that may
 	// be the other end of its data connections: PORT/EPRT/SOCK may name them
-	// (any port, 20 included) and they may connect to its passive sockets.
-	// This is what a server that takes part in third-party transfers needs.
+	// at ports of 1024 and more and at their default data port (20, or L-1
+	// of this server's control port L), and they may connect to its passive
+	// sockets. This is what a server that takes part in third-party
+	// transfers needs. A prefix of length 0 (0.0.0.0/0, ::/0) trusts every
+	// host: such an open policy sets AllowPrivilegedPorts too, as it is no
+	// protection against the bounce attack anyway.
 	TrustedPeers []netip.Prefix
+	// AllowPrivilegedPorts lets PORT/EPRT/SOCK name any port below 1024 of
+	// the client or a trusted peer (SMTP's 25 included: the bounce attack of
+	// RFC 2577 §3 on a trusted host). Unsafe.
+	AllowPrivilegedPorts bool
 	// AllowForeign turns RFC 2577's third-party safety off: any address and
 	// port is accepted. Unsafe; for teaching the bounce attack only.
 	AllowForeign bool
@@ -65,6 +75,21 @@ type Config struct {
 	// them per client address (default 8). Excess connections get 421.
 	MaxSessions int
 	MaxPerAddr  int
+	// MaxUnauthenticated bounds the sessions not logged in (default 16, at
+	// most MaxSessions). A connection that finds this bound (or MaxSessions)
+	// reached is still served: it closes, with 421, the oldest session not
+	// logged in of the address that has the most of them, so connections
+	// that never log in cannot keep clients out. LoginTimeout closes a
+	// session that has not logged in that long after connecting (or after
+	// a USER that starts a new login) with 421 (default 30s).
+	MaxUnauthenticated int
+	LoginTimeout       time.Duration
+	// LoginFailDelay delays the reply to each failed login (default 1s;
+	// negative for none), and the session is closed (530, then 421) after
+	// MaxLoginFails failed logins (default 3; negative for no limit), as
+	// vsftpd's delay_failed_login and max_login_fails do.
+	LoginFailDelay time.Duration
+	MaxLoginFails  int
 	// IdleTimeout closes a session idle between commands (default 5m) with
 	// 421; DataTimeout bounds setting up a data connection and any stall of
 	// one (default 30s) with 425/426.
@@ -79,25 +104,32 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxSessions = 64
-	DefaultMaxPerAddr  = 8
-	DefaultIdleTimeout = 5 * time.Minute
-	DefaultDataTimeout = 30 * time.Second
-	DefaultGreeting    = "ftplab FTP server ready"
+	DefaultMaxSessions        = 64
+	DefaultMaxPerAddr         = 8
+	DefaultMaxUnauthenticated = 16
+	DefaultLoginTimeout       = 30 * time.Second
+	DefaultLoginFailDelay     = time.Second
+	DefaultMaxLoginFails      = 3
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultDataTimeout        = 30 * time.Second
+	DefaultGreeting           = "ftplab FTP server ready"
 )
 
 // Server is an FTP server. Serve it on one or more listeners; Close or
 // Shutdown stops it.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	nextID atomic.Uint64
+	cfg        Config
+	log        *slog.Logger
+	nextID     atomic.Uint64
+	asciiSizes asciiSizes // TYPE A sizes for SIZE
 
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	perAddr   map[netip.Addr]int
+	unauth    map[*session]struct{} // sessions not logged in, not evicted
+	evicted   map[*session]struct{} // sessions told to go, still running
 	wg        sync.WaitGroup
 	idle      chan struct{} // closed and replaced when sessions drop to zero
 }
@@ -121,11 +153,33 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PassivePorts.Lo > cfg.PassivePorts.Hi {
 		return nil, fmt.Errorf("server config: passive port range %d-%d is empty", cfg.PassivePorts.Lo, cfg.PassivePorts.Hi)
 	}
+	if slices.ContainsFunc(cfg.TrustedPeers, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
+		cfg.AllowPrivilegedPorts = true // an open trust policy
+	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.MaxPerAddr <= 0 {
 		cfg.MaxPerAddr = DefaultMaxPerAddr
+	}
+	if cfg.MaxUnauthenticated <= 0 {
+		cfg.MaxUnauthenticated = DefaultMaxUnauthenticated
+	}
+	cfg.MaxUnauthenticated = min(cfg.MaxUnauthenticated, cfg.MaxSessions)
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	switch {
+	case cfg.LoginFailDelay == 0:
+		cfg.LoginFailDelay = DefaultLoginFailDelay
+	case cfg.LoginFailDelay < 0:
+		cfg.LoginFailDelay = 0
+	}
+	switch {
+	case cfg.MaxLoginFails == 0:
+		cfg.MaxLoginFails = DefaultMaxLoginFails
+	case cfg.MaxLoginFails < 0:
+		cfg.MaxLoginFails = 0 // no limit
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
@@ -146,6 +200,8 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		perAddr:   map[netip.Addr]int{},
+		unauth:    map[*session]struct{}{},
+		evicted:   map[*session]struct{}{},
 		idle:      make(chan struct{}),
 	}, nil
 }
@@ -213,16 +269,23 @@ func (s *Server) isClosed() bool {
 // start admits a control connection, or refuses it with 421 when a limit is
 // reached. It never blocks on the client.
 func (s *Server) start(ctx context.Context, c net.Conn) {
-	peer := addrOf(c.RemoteAddr())
+	peer := proto.AddrPortOf(c.RemoteAddr())
 	s.mu.Lock()
 	var refuse string
 	switch {
 	case s.closed:
 		refuse = "421 Server shutting down."
-	case len(s.sessions) >= s.cfg.MaxSessions:
-		refuse = fmt.Sprintf("421 Too many users (%d), try later.", s.cfg.MaxSessions)
 	case s.perAddr[peer.Addr()] >= s.cfg.MaxPerAddr:
 		refuse = fmt.Sprintf("421 Too many connections from %s (%d), try later.", peer.Addr(), s.cfg.MaxPerAddr)
+	case len(s.sessions)-len(s.evicted) >= s.cfg.MaxSessions || len(s.unauth) >= s.cfg.MaxUnauthenticated:
+		victim := s.oldestUnauthenticated()
+		if victim == nil {
+			refuse = fmt.Sprintf("421 Too many users (%d), try later.", s.cfg.MaxSessions)
+			break
+		}
+		delete(s.unauth, victim)
+		s.evicted[victim] = struct{}{}
+		victim.evict()
 	}
 	if refuse != "" {
 		s.mu.Unlock()
@@ -236,6 +299,7 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	}
 	sess := newSession(s, c, s.nextID.Add(1))
 	s.sessions[sess] = struct{}{}
+	s.unauth[sess] = struct{}{}
 	s.perAddr[peer.Addr()]++
 	s.mu.Unlock()
 	s.wg.Go(func() {
@@ -244,10 +308,48 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 	})
 }
 
+// oldestUnauthenticated picks the session to close for a newcomer: the
+// oldest not logged in of the address with the most such sessions; nil if
+// every session is logged in. s.mu is held.
+func (s *Server) oldestUnauthenticated() *session {
+	count := map[netip.Addr]int{}
+	for u := range s.unauth {
+		count[u.peer.Addr()]++
+	}
+	var victim *session
+	for u := range s.unauth {
+		if victim == nil {
+			victim = u
+			continue
+		}
+		cu, cv := count[u.peer.Addr()], count[victim.peer.Addr()]
+		if cu > cv || (cu == cv && u.id < victim.id) {
+			victim = u
+		}
+	}
+	return victim
+}
+
+// setLoggedIn records that sess logged in (or, with a new USER, started a
+// new login): only sessions not logged in count against MaxUnauthenticated.
+func (s *Server) setLoggedIn(sess *session, in bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, gone := s.evicted[sess]
+	switch {
+	case in:
+		delete(s.unauth, sess)
+	case !gone:
+		s.unauth[sess] = struct{}{}
+	}
+}
+
 func (s *Server) finish(sess *session, a netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
+	delete(s.unauth, sess)
+	delete(s.evicted, sess)
 	if s.perAddr[a]--; s.perAddr[a] <= 0 {
 		delete(s.perAddr, a)
 	}
@@ -315,20 +417,4 @@ func (s *Server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// addrOf returns the address and port of a net.Addr (zero if it has none).
-func addrOf(a net.Addr) netip.AddrPort {
-	if a == nil {
-		return netip.AddrPort{}
-	}
-	if t, ok := a.(*net.TCPAddr); ok {
-		ap := t.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	ap, err := netip.ParseAddrPort(a.String())
-	if err != nil {
-		return netip.AddrPort{}
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

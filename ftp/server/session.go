@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
 
@@ -30,12 +31,17 @@ type session struct {
 	stop     chan struct{} // closed when run returns: the reader stops
 	killed   chan struct{} // closed by kill
 	killOnce sync.Once
+	evicted  chan struct{} // closed by evict
+	evictOne sync.Once
 
 	// login state
 	user     string
 	loggedIn bool
+	login    *time.Timer // the login timeout, running while not logged in
+	fails    int         // failed logins
 	readOnly bool
 	fs       store.FS
+	fsID     int // which store fs is: see asciiKey
 	cwd      string
 
 	// transfer parameters
@@ -54,17 +60,18 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn, id uint64) *session {
 	s := &session{
-		srv:    srv,
-		id:     id,
-		conn:   c,
-		peer:   addrOf(c.RemoteAddr()),
-		local:  addrOf(c.LocalAddr()),
-		w:      bufio.NewWriter(c),
-		cmds:   make(chan command),
-		stop:   make(chan struct{}),
-		killed: make(chan struct{}),
-		cwd:    "/",
-		facts:  allFacts,
+		srv:     srv,
+		id:      id,
+		conn:    c,
+		peer:    proto.AddrPortOf(c.RemoteAddr()),
+		local:   proto.AddrPortOf(c.LocalAddr()),
+		w:       bufio.NewWriter(c),
+		cmds:    make(chan command),
+		stop:    make(chan struct{}),
+		killed:  make(chan struct{}),
+		evicted: make(chan struct{}),
+		cwd:     "/",
+		facts:   allFacts,
 	}
 	s.log = srv.log.With("session", id, "peer", s.peer.String())
 	return s
@@ -76,6 +83,41 @@ func (s *session) kill() {
 		close(s.killed)
 		s.conn.Close()
 	})
+}
+
+// evict ends a session not logged in to make room for a new one: it gets
+// 421 (Server.start).
+func (s *session) evict() {
+	s.evictOne.Do(func() { close(s.evicted) })
+}
+
+// setLoggedIn changes the login state, for the server's count of sessions
+// not logged in and for the login timeout.
+func (s *session) setLoggedIn(in bool) {
+	if s.loggedIn == in {
+		return
+	}
+	s.loggedIn = in
+	s.srv.setLoggedIn(s, in)
+	if in {
+		s.login.Stop()
+	} else {
+		s.login.Reset(s.srv.cfg.LoginTimeout)
+	}
+}
+
+// pause waits d, or less if the session must end; false then.
+func (s *session) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+	case <-s.killed:
+	case <-s.evicted:
+	}
+	return false
 }
 
 // run serves the session until QUIT, an error, a timeout or ctx's end.
@@ -98,10 +140,16 @@ func (s *session) run(ctx context.Context) {
 	readerDone.Go(s.readCommands)
 	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
 	defer idle.Stop()
+	s.login = time.NewTimer(s.srv.cfg.LoginTimeout)
+	defer s.login.Stop()
 	for !s.quit {
 		cmds := s.cmds
 		if len(s.pending) >= maxPending {
 			cmds = nil // let TCP push back on a client that floods us
+		}
+		var login <-chan time.Time
+		if !s.loggedIn {
+			login = s.login.C
 		}
 		var opened, done <-chan struct{}
 		if x := s.xfer; x != nil {
@@ -115,6 +163,12 @@ func (s *session) run(ctx context.Context) {
 			s.reply(421, "Server shutting down, closing control connection.")
 			return
 		case <-s.killed:
+			return
+		case <-s.evicted:
+			s.reply(421, fmt.Sprintf("Too many connections not logged in (%d): closing the oldest, this one.", s.srv.cfg.MaxUnauthenticated))
+			return
+		case <-login:
+			s.reply(421, fmt.Sprintf("Login timeout (%s): closing control connection.", s.srv.cfg.LoginTimeout))
 			return
 		case <-idle.C:
 			if s.xfer != nil {

@@ -39,8 +39,8 @@ type transfer struct {
 // body moves the data over conn and returns the final reply.
 type body func(conn *dataConn) (int, string)
 
-// abort stops the transfer: it closes the data connection, or gives up
-// waiting for it.
+// abort stops the transfer: it resets the data connection (so that a
+// receiving peer does not keep a partial file), or gives up waiting for it.
 func (x *transfer) abort() {
 	x.aborted.Store(true)
 	x.cancel()
@@ -48,7 +48,7 @@ func (x *transfer) abort() {
 	defer x.mu.Unlock()
 	if x.conn != nil {
 		_ = x.conn.SetDeadline(time.Now()) // wakes blocked I/O on any stack
-		x.conn.Close()
+		resetConn(x.conn)
 	}
 }
 
@@ -91,7 +91,15 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 			x.code, x.msg = 425, fmt.Sprintf("Can't open data connection: %v.", err)
 			return
 		}
-		defer c.Close()
+		// A transfer that failed resets its data connection: a receiving
+		// peer must not take the end of what it got for the whole file.
+		defer func() {
+			if x.code/100 == 2 {
+				c.Close()
+			} else {
+				resetConn(c)
+			}
+		}()
 		if !x.setConn(c) {
 			x.code, x.msg = 426, "Connection closed; transfer aborted."
 			return

@@ -27,6 +27,7 @@ func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassem
 	from := netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
 	to := netip.AddrPortFrom(dst.Unmap(), uint16(tcp.DstPort))
 	s := &stream{a: f.a, sawSYN: tcp.SYN}
+	s.lines[0].Max, s.lines[1].Max = maxLine, maxLine
 	switch {
 	case tcp.SYN && !tcp.ACK:
 		s.client, s.server = from, to
@@ -54,9 +55,9 @@ type stream struct {
 	sawSYN         bool
 	control        bool
 	notControl     bool
-	buf            [2][]byte // 0: client->server, 1: server->client
-	multi          int       // code of a multi-line reply in progress
-	multiIdx       int       // its event index
+	lines          [2]proto.LineDecoder // 0: client->server, 1: server->client
+	multi          int                  // code of a multi-line reply in progress
+	multiIdx       int                  // its event index
 }
 
 func (s *stream) markControl() {
@@ -91,9 +92,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	data := sg.Fetch(avail)
 	if !s.control {
 		// The server speaks first on a control connection: a 220 greeting.
-		if d == 1 && len(s.buf[1]) == 0 && bytes.HasPrefix(data, []byte("220")) {
+		if d == 1 && bytes.HasPrefix(data, []byte("220")) {
 			s.markControl()
-		} else if d == 0 && !s.sawSYN && len(s.buf[0]) == 0 && bytes.HasPrefix(data, []byte("220")) {
+		} else if d == 0 && !s.sawSYN && bytes.HasPrefix(data, []byte("220")) {
 			s.client, s.server, s.firstIsClient = s.server, s.client, !s.firstIsClient
 			d = 1
 			s.markControl()
@@ -103,41 +104,18 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		}
 	}
 	ts := ac.GetCaptureInfo().Timestamp
-	s.buf[d] = append(s.buf[d], data...)
-	for {
-		i := bytes.IndexByte(s.buf[d], '\n')
-		if i < 0 {
-			break
+	for _, b := range data {
+		if !s.lines[d].Feed(b) {
+			continue
 		}
-		line := cleanLine(s.buf[d][:i])
-		s.buf[d] = s.buf[d][i+1:]
-		s.line(d, line, ts)
-	}
-	if len(s.buf[d]) > maxLine {
-		s.buf[d] = s.buf[d][:0]
+		if line, err := s.lines[d].Line(); err == nil { // a line too long is no FTP
+			s.line(d, line, ts)
+		}
 	}
 }
 
 // ReassemblyComplete ends the stream.
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool { return true }
-
-// cleanLine drops CR and Telnet IAC sequences (lftp sends IAC IP and IAC DM
-// in front of STAT and ABOR).
-func cleanLine(b []byte) string {
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		switch {
-		case b[i] == 0xff && i+1 < len(b) && b[i+1] >= 251 && b[i+1] <= 254:
-			i += 2
-		case b[i] == 0xff:
-			i++
-		case b[i] == '\r':
-		default:
-			out = append(out, b[i])
-		}
-	}
-	return string(out)
-}
 
 func (s *stream) line(d int, text string, ts time.Time) {
 	if d == 0 {
