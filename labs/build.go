@@ -131,12 +131,13 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logg
 		}
 	}
 	cfg := server.Config{
-		Network:      host,
-		Store:        mem,
-		Anonymous:    s.Anonymous,
-		PassivePorts: server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
-		Logger:       logger.With("server", s.Name),
-		Greeting:     fmt.Sprintf("ftplab server %s ready", s.Name),
+		Network:              host,
+		Store:                mem,
+		Anonymous:            s.Anonymous,
+		AllowPrivilegedPorts: s.AllowPrivilegedPorts,
+		PassivePorts:         server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
+		Logger:               logger.With("server", s.Name),
+		Greeting:             fmt.Sprintf("ftplab server %s ready", s.Name),
 	}
 	for _, u := range s.Users {
 		cfg.Users = append(cfg.Users, server.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly})

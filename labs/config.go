@@ -166,6 +166,10 @@ type Server struct {
 	// Trust lists peers (prefixes) the server lets take part in third-party
 	// transfers: PORT to them and passive connections from them.
 	Trust []Prefix `yaml:"trust"`
+	// AllowPrivilegedPorts lets PORT/EPRT/SOCK name ports below 1024 of
+	// the client or a trusted peer other than its default data port (the
+	// bounce attack's way to SMTP). Unsafe; off by default.
+	AllowPrivilegedPorts bool `yaml:"allow-privileged-ports"`
 	// PassivePorts is the passive port range, e.g. "50000-50099".
 	PassivePorts PortRange `yaml:"passive-ports"`
 	// Files are put in the server's in-memory store before the steps run.

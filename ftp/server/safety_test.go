@@ -123,7 +123,9 @@ func TestTrustedPeerPorts(t *testing.T) {
 		{"AllowPrivilegedPorts", func(c *Config) { trust("127.0.0.3/32")(c); c.AllowPrivilegedPorts = true }, []step{
 			{"PORT 127,0,0,3,0,25", 200, ""}, {"PORT 127,0,0,2,0,25", 200, ""}, {"PORT 127,0,0,4,0,25", 504, "not a trusted peer"},
 		}},
-		{"open trust", trust("0.0.0.0/0"), []step{{"PORT 127,0,0,9,0,25", 200, ""}}},
+		// An open trust policy alone keeps the port rule: the bounce to
+		// port 25 needs AllowPrivilegedPorts as well.
+		{"open trust", trust("0.0.0.0/0"), []step{{"PORT 127,0,0,9,0,25", 504, "below 1024"}, {"PORT 127,0,0,9,4,0", 200, ""}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,8 +55,7 @@ type Config struct {
 	// of this server's control port L), and they may connect to its passive
 	// sockets. This is what a server that takes part in third-party
 	// transfers needs. A prefix of length 0 (0.0.0.0/0, ::/0) trusts every
-	// host: such an open policy sets AllowPrivilegedPorts too, as it is no
-	// protection against the bounce attack anyway.
+	// host.
 	TrustedPeers []netip.Prefix
 	// AllowPrivilegedPorts lets PORT/EPRT/SOCK name any port below 1024 of
 	// the client or a trusted peer (SMTP's 25 included: the bounce attack of
@@ -152,9 +150,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PassivePorts.Lo > cfg.PassivePorts.Hi {
 		return nil, fmt.Errorf("server config: passive port range %d-%d is empty", cfg.PassivePorts.Lo, cfg.PassivePorts.Hi)
-	}
-	if slices.ContainsFunc(cfg.TrustedPeers, func(p netip.Prefix) bool { return p.Bits() == 0 }) {
-		cfg.AllowPrivilegedPorts = true // an open trust policy
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
