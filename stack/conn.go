@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -99,7 +100,7 @@ func (h *Host) dialTCP(ctx context.Context, network string, local, remote netip.
 		ep.Close()
 		return nil, opErr(tcpipError(terr))
 	}
-	return &TCPConn{TCPConn: gonet.NewTCPConn(&wq, ep)}, nil
+	return newTCPConn(&wq, ep), nil
 }
 
 // recycleTimeWait lets FTP's default data connection (L-1 -> U: the same
@@ -211,7 +212,7 @@ func (h *Host) Listen(ctx context.Context, network, address string) (net.Listene
 		ep.Close()
 		return nil, fail(tcpipError(terr))
 	}
-	return &Listener{l: gonet.NewTCPListener(h.s, &wq, ep), ip: ap.Addr(), host: h}, nil
+	return &Listener{ep: ep, wq: &wq, ip: ap.Addr(), host: h, done: make(chan struct{})}, nil
 }
 
 // listenAddr parses a listen address; an empty or unspecified IP becomes the
@@ -331,6 +332,20 @@ func checkFamily(network string, ip netip.Addr) error {
 // without IPv4-in-IPv6 mapping even on dual-stack listeners.
 type TCPConn struct {
 	*gonet.TCPConn
+	ep tcpip.Endpoint
+}
+
+func newTCPConn(wq *waiter.Queue, ep tcpip.Endpoint) *TCPConn {
+	return &TCPConn{TCPConn: gonet.NewTCPConn(wq, ep), ep: ep}
+}
+
+// SetLinger is net.TCPConn's: with sec 0, Close resets the connection
+// (RST) instead of closing it with FIN, as a server refusing a data
+// connection must, so the other end cannot take it for a complete
+// transfer. A negative sec restores the default.
+func (c *TCPConn) SetLinger(sec int) error {
+	c.ep.SocketOptions().SetLinger(tcpip.LingerOption{Enabled: sec >= 0, Timeout: time.Duration(max(sec, 0)) * time.Second})
+	return nil
 }
 
 // LocalAddr returns the local address.
@@ -351,34 +366,55 @@ func unmap(a net.Addr) net.Addr {
 // Listener is a TCP listener on a virtual host. After Close (of the listener
 // or of the whole network), Accept returns an error wrapping net.ErrClosed.
 type Listener struct {
-	l      *gonet.TCPListener
-	ip     netip.Addr // the address bound (maybe unspecified)
-	host   *Host
-	closed atomic.Bool
+	ep        tcpip.Endpoint
+	wq        *waiter.Queue
+	ip        netip.Addr // the address bound (maybe unspecified)
+	host      *Host
+	closed    atomic.Bool
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
-// Accept waits for the next connection.
+// Accept waits for the next connection. (It is gonet's Accept, kept here
+// so that the connection keeps its endpoint, for SetLinger.)
 func (l *Listener) Accept() (net.Conn, error) {
-	c, err := l.l.Accept()
-	if err != nil {
-		if l.closed.Load() || l.host.closed.Load() {
+	entry, notify := waiter.NewChannelEntry(waiter.ReadableEvents)
+	l.wq.EventRegister(&entry)
+	defer l.wq.EventUnregister(&entry)
+	for {
+		ep, wq, terr := l.ep.Accept(nil)
+		if terr == nil {
+			return newTCPConn(wq, ep), nil
+		}
+		if _, wait := terr.(*tcpip.ErrWouldBlock); !wait {
+			if l.closed.Load() || l.host.closed.Load() {
+				return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
+			}
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: tcpipError(terr)}
+		}
+		select {
+		case <-notify:
+		case <-l.done:
 			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: net.ErrClosed}
 		}
-		return nil, err
 	}
-	return &TCPConn{TCPConn: c.(*gonet.TCPConn)}, nil
 }
 
 // Close stops listening; blocked Accept calls return net.ErrClosed.
 func (l *Listener) Close() error {
 	l.closed.Store(true)
-	return l.l.Close()
+	l.closeOnce.Do(func() { close(l.done) })
+	l.ep.Close()
+	return nil
 }
 
 // Addr returns the listening address; an any-address listener reports
 // 0.0.0.0 or [::] with the port.
 func (l *Listener) Addr() net.Addr {
-	a := unmap(l.l.Addr())
+	var a net.Addr = &net.TCPAddr{}
+	if fa, err := l.ep.GetLocalAddress(); err == nil {
+		a = unmap(&net.TCPAddr{IP: net.IP(fa.Addr.AsSlice()), Port: int(fa.Port)})
+	}
 	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
 		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.ip, uint16(t.Port)))
 	}
