@@ -15,6 +15,21 @@
 // the port owning the destination MAC (inline when that link is transparent).
 // Down, MTU and loss are applied when a frame enters a link direction.
 //
+// # Segmentation offload
+//
+// NICs advertise host GSO, so TCP hands a NIC one segment of up to 64 KiB
+// where a real NIC would send many of at most the MSS. Such a super-segment
+// crosses links without impairments and switches whole, and a host that
+// receives one takes it as a NIC with GRO would deliver it. It is cut into
+// the segments a NIC doing TSO would send (each within the link MTU, with
+// valid lengths, IPv4 IDs and checksums) wherever frames count one by one:
+// before a link with any impairment (delay, jitter, loss, rate, down:
+// each applies per frame), before a host that forwards (routers see
+// MTU-sized frames), and in the capture, which records the segments, never
+// a super-segment. Frame counters count segments. This is what makes a
+// copy between virtual hosts faster than the kernel's across veth (see
+// README's performance section).
+//
 // # Capture
 //
 // With Options.Capture set, the network writes one pcapng stream: one
@@ -22,8 +37,13 @@
 // nanosecond timestamps. Each frame is recorded once, on the interface of the
 // NIC that transmitted it, at the moment it was sent (a frame lost on the
 // link is therefore still in the capture, as tcpdump on the sender would show
-// it). NICs advertise no checksum offload, so every IPv4, TCP, UDP and ICMP
-// checksum in the capture is valid. Readers using pcapgo need
+// it). NICs advertise no checksum offload (TCP's is completed by the NIC
+// or, for a super-segment, by its cutting), so every IPv4, TCP, UDP and
+// ICMP checksum in the capture is valid. Options.CaptureData keeps frames
+// whole, or cuts the frames of data connections (TCP ports other than
+// Options.ControlPorts) after their TCP header, recording their original
+// length, or keeps of those only SYN, FIN and RST frames (and one per 256
+// MiB of sequence space), enough for a ladder. Readers using pcapgo need
 // NgReaderOptions.WantMixedLinkType when CaptureInterface added an interface
 // of another link type (e.g. a raw-IP TUN), or pcapgo skips its frames.
 //
