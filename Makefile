@@ -22,7 +22,9 @@ test: vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./stack/ ./labs/ ./ftp/store/
+	$(GO) test -run '^$$' -bench LabFXP -benchtime 3x ./labs/
+	$(GO) test -run '^$$' -bench 'LabRun' -benchtime 2s ./labs/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./stack/ ./ftp/store/
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./ftp/server/ ./ftp/client/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./tun/
 

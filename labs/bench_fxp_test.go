@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,7 +111,7 @@ func BenchmarkLabFXP(b *testing.B) {
 			lab, err := Load("bench-fxp.yaml", []byte(fxpLabYAML(size, data)))
 			require.NoError(b, err)
 			dir := ftptest.TmpfsDir(b)
-			var mbs float64
+			var moved, took float64
 			var peak uint64
 			for b.Loop() {
 				runtime.GC()
@@ -121,9 +122,10 @@ func BenchmarkLabFXP(b *testing.B) {
 				peak = max(peak, stop())
 				require.NoError(b, err)
 				require.True(b, rep.OK(), "%v", rep.Failures())
-				mbs = float64(size) / rep.Steps[0].TransferTime.Seconds() / 1e6
+				moved, took = moved+float64(size), took+rep.Steps[0].TransferTime.Seconds()
 				_ = os.Remove(filepath.Join(dir, "c.pcapng"))
 			}
+			mbs := moved / took / 1e6
 			b.ReportMetric(mbs, "MB/s")
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			if kernel > 0 {
@@ -185,12 +187,19 @@ func TestKernelFXPReference(t *testing.T) {
 	c := ftptest.StartVsftpdIn(t, &ns[1], netip.AddrPortFrom(ns[1].Addr.Addr(), 21), rc, true)
 	script := fmt.Sprintf("set ftp:use-fxp yes; set ftp:fxp-force yes; set cmd:fail-exit yes; set net:timeout 30; "+
 		"get ftp://%s/big.bin -o ftp://%s/big.bin; quit", c.Addr, b.Addr)
-	t0 := time.Now()
-	out, err := exec.Command("lftp", "-c", script).CombinedOutput()
-	d := time.Since(t0)
-	require.NoError(t, err, "lftp: %s", out)
-	fi, err := os.Stat(filepath.Join(rb, "big.bin"))
-	require.NoError(t, err)
-	require.Equal(t, size, fi.Size(), "the kernel's copy is complete")
-	fmt.Printf("kernel-fxp-MB/s %.1f\n", float64(size)/d.Seconds()/1e6)
+	// The median of three copies: the machine is shared and noisy.
+	var rates []float64
+	for range 3 {
+		require.NoError(t, os.RemoveAll(filepath.Join(rb, "big.bin")))
+		t0 := time.Now()
+		out, err := exec.Command("lftp", "-c", script).CombinedOutput()
+		d := time.Since(t0)
+		require.NoError(t, err, "lftp: %s", out)
+		fi, err := os.Stat(filepath.Join(rb, "big.bin"))
+		require.NoError(t, err)
+		require.Equal(t, size, fi.Size(), "the kernel's copy is complete")
+		rates = append(rates, float64(size)/d.Seconds()/1e6)
+	}
+	slices.Sort(rates)
+	fmt.Printf("kernel-fxp-MB/s %.1f\n", rates[1])
 }
