@@ -117,27 +117,28 @@ func quit(ctx context.Context, cs ...*client.Client) {
 // the transfer (RETR to its final reply) in res.
 func (r *runner) retr(ctx context.Context, clientHost, ref string, w io.Writer, res *StepResult) error {
 	name, path := splitRef(ref)
-	c, err := r.dial(ctx, clientHost, name)
-	if err != nil {
-		return err
-	}
-	defer quit(ctx, c)
-	bar := r.progress(res.Name, r.serverFileSize(name, path))
-	t0 := time.Now()
-	n, err := c.Retr(ctx, path, w, client.WithProgress(bar.update))
-	res.TransferTime += time.Since(t0)
-	bar.done()
-	res.Bytes += n
-	if err != nil {
-		return fmt.Errorf("get %s: %w", ref, err)
-	}
-	return nil
+	return r.transfer(ctx, clientHost, "get", ref, r.serverFileSize(name, path), res,
+		func(c *client.Client, bar client.Option) (int64, error) { return c.Retr(ctx, path, w, bar) })
 }
 
 // stor uploads data to ref through clientHost, timing the transfer (STOR
 // to its final reply) in res.
 func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reader, size int64, res *StepResult) error {
-	name, path := splitRef(ref)
+	_, path := splitRef(ref)
+	if err := r.transfer(ctx, clientHost, "put", ref, size, res,
+		func(c *client.Client, bar client.Option) (int64, error) { return c.Stor(ctx, path, data, bar) }); err != nil {
+		return err
+	}
+	res.Code = 226
+	return nil
+}
+
+// transfer runs op, one transfer of size bytes (-1: unknown), on a new
+// session from clientHost with ref's server: with a progress bar, its time
+// and bytes counted in res.
+func (r *runner) transfer(ctx context.Context, clientHost, verb, ref string, size int64, res *StepResult,
+	op func(c *client.Client, bar client.Option) (int64, error)) error {
+	name, _ := splitRef(ref)
 	c, err := r.dial(ctx, clientHost, name)
 	if err != nil {
 		return err
@@ -145,14 +146,13 @@ func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reade
 	defer quit(ctx, c)
 	bar := r.progress(res.Name, size)
 	t0 := time.Now()
-	n, err := c.Stor(ctx, path, data, client.WithProgress(bar.update))
+	n, err := op(c, client.WithProgress(bar.update))
 	res.TransferTime += time.Since(t0)
 	bar.done()
 	res.Bytes += n
 	if err != nil {
-		return fmt.Errorf("put %s: %w", ref, err)
+		return fmt.Errorf("%s %s: %w", verb, ref, err)
 	}
-	res.Code = 226
 	return nil
 }
 
