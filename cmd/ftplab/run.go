@@ -26,7 +26,9 @@ from the capture (greetings, logins, TYPE and QUIT left out unless --full)
 and a summary of every transfer (bytes, time, throughput, SHA-256 match). Without an argument the default lab, rfc478, runs. An
 argument that is not a file is an embedded lab's name (see "ftplab labs").
 
-The exit status is 0 when every step and expectation held, 1 otherwise.
+The exit status is 0 when every step and expectation held, 1 when one did
+not (or the run could not complete, or was interrupted), 2 when the lab file
+is invalid or an argument is wrong.
 
 --live streams the pcapng to stdout while the lab runs (for
 "| wireshark -k -i -"); everything else then goes to stderr.`,
