@@ -24,6 +24,8 @@ type UpOptions struct {
 	TUN string
 	// CaptureFile is where the pcapng goes ("" means the lab's capture file).
 	CaptureFile string
+	// Force and EveryHop are as in Options.
+	Force, EveryHop bool
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 }
@@ -47,7 +49,7 @@ type Running struct {
 // until Close or the end of ctx; Close removes the device and completes the
 // capture.
 func Up(ctx context.Context, lab *Lab, opts UpOptions) (*Running, error) {
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, force: opts.Force, everyHop: opts.EveryHop, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

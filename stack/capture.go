@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ type CaptureStats struct {
 	Frames  uint64 // frames written
 	Dropped uint64 // frames dropped (writer too slow)
 	Bytes   uint64 // frame bytes written
+	Copies  uint64 // forwarded copies left out (see Options.CaptureEveryHop)
 }
 
 // capture is one pcapng stream fed by many goroutines. Producers append
@@ -42,6 +44,9 @@ type capture struct {
 	nframes int // frames in slab
 	nifaces int
 	closed  bool
+	stopped bool  // stop: frames are no longer recorded
+	last    int64 // the latest timestamp recorded
+	fwd     forwardedCopies
 	timer   *time.Timer
 
 	ch   chan capMsg
@@ -53,7 +58,7 @@ type capture struct {
 	w   *pcapgo.NgWriter
 	err error
 
-	frames, dropped, bytes atomic.Uint64
+	frames, dropped, bytes, copies atomic.Uint64
 }
 
 type capMsg struct {
@@ -106,15 +111,26 @@ func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, erro
 	return id, nil
 }
 
-// record appends frames seen on interface iface at ts.
+// record appends frames seen on interface iface at ts. Timestamps never
+// go backwards in the file (within an interface or across): senders take ts
+// before they queue here, and a frame stamped earlier may be queued later;
+// it gets the latest timestamp instead, so the file's order and its times
+// agree.
 func (c *capture) record(iface int, ts time.Time, frames ...[]byte) {
+	var keyArr [8]uint64
+	keys := c.fwd.keys(keyArr[:0], frames)
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.stopped {
 		c.mu.Unlock()
 		return
 	}
-	nanos := uint64(ts.UnixNano())
-	for _, f := range frames {
+	nanos := uint64(max(ts.UnixNano(), c.last))
+	c.last = int64(nanos)
+	for i, f := range frames {
+		if keys != nil && c.fwd.isCopy(iface, keys[i]) {
+			c.copies.Add(1)
+			continue
+		}
 		if len(c.slab)+recordHeader+len(f) > cap(c.slab) && len(c.slab) > 0 {
 			c.handoffLocked(false)
 		}
@@ -247,6 +263,16 @@ func (c *capture) flush() {
 	}
 }
 
+// stop stops recording (frames sent later are not captured); close still
+// writes what was recorded. A network stops recording before it tears its
+// stacks down, whose last gasps (resets of connections still open or in
+// TIME-WAIT) no lab sends.
+func (c *capture) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+}
+
 // close writes everything still buffered and stops the writer.
 func (c *capture) close() error {
 	c.mu.Lock()
@@ -266,5 +292,104 @@ func (c *capture) close() error {
 }
 
 func (c *capture) stats() CaptureStats {
-	return CaptureStats{Frames: c.frames.Load(), Dropped: c.dropped.Load(), Bytes: c.bytes.Load()}
+	return CaptureStats{Frames: c.frames.Load(), Dropped: c.dropped.Load(), Bytes: c.bytes.Load(), Copies: c.copies.Load()}
+}
+
+// forwarding marks interface iface as a router's: an IP packet recorded
+// on another interface before is a forwarded copy there, and left out.
+func (c *capture) forwarding(iface int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fwd.mark(iface)
+}
+
+// copyWindow is how many recent packets forwarded copies are looked up
+// among.
+const copyWindow = 1 << 16
+
+// forwardedCopies finds the copies of IP packets that routers forward: the
+// same packet but for its Ethernet header, TTL (hop limit) and IPv4 header
+// checksum, recorded first on one interface, then on a router's. It is off
+// (and costs nothing) until an interface is marked.
+type forwardedCopies struct {
+	on     atomic.Bool
+	seed   maphash.Seed
+	router []bool             // by interface: a router's
+	first  map[uint64]int     // packet key -> interface it was first recorded on
+	ring   [copyWindow]uint64 // keys in first in the order they came
+	next   int
+}
+
+func (f *forwardedCopies) mark(iface int) {
+	if !f.on.Load() {
+		f.seed = maphash.MakeSeed()
+		f.first = map[uint64]int{}
+	}
+	for len(f.router) <= iface {
+		f.router = append(f.router, false)
+	}
+	f.router[iface] = true
+	f.on.Store(true)
+}
+
+// keys returns each frame's packet key (0 for a frame that is not IP), or
+// nil when detection is off; it runs outside the capture's lock.
+func (f *forwardedCopies) keys(buf []uint64, frames [][]byte) []uint64 {
+	if !f.on.Load() {
+		return nil
+	}
+	for _, fr := range frames {
+		buf = append(buf, packetKey(f.seed, fr))
+	}
+	return buf
+}
+
+// isCopy reports whether the packet of key, sent on iface, is a forwarded
+// copy; if not, it is remembered. Called with the capture's lock held.
+func (f *forwardedCopies) isCopy(iface int, key uint64) bool {
+	if key == 0 {
+		return false
+	}
+	if first, seen := f.first[key]; seen {
+		return first != iface && iface < len(f.router) && f.router[iface]
+	}
+	if old := f.ring[f.next]; old != 0 {
+		delete(f.first, old)
+	}
+	f.ring[f.next] = key
+	f.next = (f.next + 1) % copyWindow
+	f.first[key] = iface
+	return false
+}
+
+// packetKey hashes an Ethernet frame's IP packet without what a router
+// changes as it forwards (TTL or hop limit, IPv4 header checksum); 0 means
+// not IP.
+func packetKey(seed maphash.Seed, frame []byte) uint64 {
+	if len(frame) < 14 {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(seed)
+	p := frame[14:]
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case 0x0800: // IPv4: TTL at 8, checksum at 10-11
+		if len(p) < 20 {
+			return 0
+		}
+		h.WriteByte(4)
+		h.Write(p[:8])
+		h.WriteByte(p[9])
+		h.Write(p[12:])
+	case 0x86dd: // IPv6: hop limit at 7
+		if len(p) < 40 {
+			return 0
+		}
+		h.WriteByte(6)
+		h.Write(p[:7])
+		h.Write(p[8:])
+	default:
+		return 0
+	}
+	return h.Sum64() | 1
 }

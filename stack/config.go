@@ -112,6 +112,14 @@ type Options struct {
 	// CaptureFlush is how often buffered capture data is flushed to Capture
 	// (useful for live viewing); 0 means 200 ms.
 	CaptureFlush time.Duration
+	// CaptureEveryHop records a frame a router forwards unchanged on every
+	// NIC that sends it, as capturing on every interface would. By default
+	// such a copy (same IP packet but for TTL or hop limit and checksum) is
+	// left out: each packet is in the file once, where it was first sent,
+	// so Wireshark's TCP analysis of the whole file does not take the
+	// copies for retransmissions. A packet a router changes (NAT,
+	// fragmentation) is recorded on each side either way.
+	CaptureEveryHop bool
 }
 
 const (

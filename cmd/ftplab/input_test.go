@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,4 +103,27 @@ func TestValidateInterrupted(t *testing.T) {
 			assert.Contains(t, stderr.String(), "interrupted while loading")
 		})
 	}
+}
+
+// TestRunLiveReaderGoesAway: `ftplab run --live | head -c 100`: when the
+// reader closes, streaming stops, the lab runs to the end and the capture
+// file is complete (no death by SIGPIPE, exit status 0).
+func TestRunLiveReaderGoesAway(t *testing.T) {
+	bin := binary(t)
+	capture := filepath.Join(t.TempDir(), "live.pcapng")
+	cmd := exec.Command(bin, "run", "rfc478", "--live", "--capture", capture)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	head := make([]byte, 100)
+	_, err = io.ReadFull(stdout, head)
+	require.NoError(t, err)
+	require.NoError(t, stdout.Close()) // the reader goes away
+	err = cmd.Wait()
+	require.NoError(t, err, "ftplab run: %s", stderr.String())
+	assert.Equal(t, "\x0a\x0d\x0d\x0a", string(head[:4]))
+	assert.Contains(t, stderr.String(), "all 3 steps ok")
+	assert.Contains(t, stderr.String(), "C⇒B  data 262144 bytes", "the ladder was read back from the complete file")
 }

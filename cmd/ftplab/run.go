@@ -15,7 +15,7 @@ func init() { root.AddCommand(newRunCmd()) }
 // newRunCmd builds `ftplab run`.
 func newRunCmd() *cobra.Command {
 	var capture string
-	var live, verbose, full bool
+	var live, verbose, full, force, everyHop bool
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
 		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
@@ -30,8 +30,16 @@ The exit status is 0 when every step and expectation held, 1 when one did
 not (or the run could not complete, or was interrupted), 2 when the lab file
 is invalid or an argument is wrong.
 
+The capture goes to --capture, else to the lab's capture.file (relative to
+the lab file), else to LAB.pcapng here. It is written beside its path and
+renamed into place when complete; a file there that is not a pcap or pcapng
+capture is not replaced unless --force is given. A frame a router forwards
+is recorded once, where it was first sent (so Wireshark's TCP analysis sees
+each segment once); --every-hop records it on every NIC that sends it.
+
 --live streams the pcapng to stdout while the lab runs (for
-"| wireshark -k -i -"); everything else then goes to stderr.`,
+"| wireshark -k -i -"); everything else then goes to stderr. If the reader
+goes away, streaming stops and the run and the capture file go on.`,
 		Example: `  ftplab run
   ftplab run port-steal --capture /tmp/steal.pcapng
   ftplab run mylab.yaml
@@ -43,7 +51,7 @@ is invalid or an argument is wrong.
 				return err
 			}
 			out := cmd.OutOrStdout()
-			opts := labs.Options{CaptureFile: capture}
+			opts := labs.Options{CaptureFile: capture, Force: force, EveryHop: everyHop}
 			if live && isTerminal(out) {
 				return &exitError{code: 2, err: fmt.Errorf("--live writes a binary pcapng to stdout, which is a terminal: pipe it, e.g. | wireshark -k -i -")}
 			}
@@ -73,6 +81,8 @@ is invalid or an argument is wrong.
 	}
 	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture.file, else LAB.pcapng)")
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the capture path even if it holds something that is not a capture")
+	cmd.Flags().BoolVar(&everyHop, "every-hop", false, "record a frame a router forwards on every NIC that sends it, not only where it was first sent")
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd

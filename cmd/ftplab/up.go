@@ -19,7 +19,7 @@ const upReady = "lab is up; Ctrl-C (SIGINT) or SIGTERM stops it"
 // newUpCmd builds `ftplab up`.
 func newUpCmd() *cobra.Command {
 	var tunName, capture string
-	var verbose bool
+	var verbose, force, everyHop bool
 	cmd := &cobra.Command{
 		Use:   "up [LAB|FILE]",
 		Short: "Start a lab (network and servers, no steps) and keep it up, optionally on a TUN device",
@@ -35,7 +35,9 @@ it, without root:
 
   unshare -rn sh -c 'ftplab up rfc478 --tun ftplab0 & sleep 2; curl -u user:user ftp://10.0.0.3/rfc478.txt -o x; kill %1'
 
-Packets crossing the device are captured as interface tun:NAME.`,
+Packets crossing the device are captured as interface tun:NAME. The capture
+file (see "ftplab run --help" for where it goes and --force, --every-hop)
+appears when the lab stops.`,
 		Example: `  ftplab up                                  # rfc478, no TUN
   unshare -rn ftplab up rfc478 --tun ftplab0
   ftplab up mylab.yaml --capture /tmp/up.pcapng`,
@@ -45,7 +47,7 @@ Packets crossing the device are captured as interface tun:NAME.`,
 			if err != nil {
 				return err
 			}
-			opts := labs.UpOptions{TUN: tunName, CaptureFile: capture}
+			opts := labs.UpOptions{TUN: tunName, CaptureFile: capture, Force: force, EveryHop: everyHop}
 			if verbose {
 				opts.Logger = debugLogger(cmd)
 			}
@@ -68,6 +70,8 @@ Packets crossing the device are captured as interface tun:NAME.`,
 	}
 	cmd.Flags().StringVar(&tunName, "tun", "", "attach the lab to the kernel through a TUN device of this name")
 	cmd.Flags().StringVar(&capture, "capture", "", "write the pcapng here (default: the lab's capture file)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace the capture path even if it holds something that is not a capture")
+	cmd.Flags().BoolVar(&everyHop, "every-hop", false, "record a frame a router forwards on every NIC that sends it, not only where it was first sent")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log network, server and device diagnostics to stderr")
 	return cmd
 }
