@@ -41,6 +41,7 @@ func (a *PutStep) check(c *checker, at string) {
 	if n != 1 {
 		c.errorf(at, "put: give exactly one of from, content or size")
 	}
+	c.sizeAtMost(at+".size", a.Size, MaxPutSize, "put")
 }
 
 func (a *PutStep) describe() string { return fmt.Sprintf("%s: put %s", a.Client, a.To) }

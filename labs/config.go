@@ -7,7 +7,7 @@
 // A lab goes through five shapes, each in its own files:
 //
 //	lab file (YAML)
-//	   │ Load, LoadFile                           load.go, values.go
+//	   │ Load, LoadFile                           load.go, decode.go, values.go
 //	   ▼
 //	config: Lab, Host, Link, Server, Step         config.go, step.go
 //	   │ validate: labs checks servers, steps,    check.go

@@ -1,16 +1,18 @@
 package labs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
 
@@ -63,15 +65,18 @@ func (e *Error) setToken(tk *token.Token) {
 	}
 	e.tok = tk
 	e.Line, e.Column = tk.Position.Line, tk.Position.Column
-	e.Snippet = yaml.FormatErrorWithToken("", tk, false, true)
-	if _, after, ok := strings.Cut(e.Snippet, "\n"); ok {
-		e.Snippet = after
-	}
 }
 
 // LoadFile reads and validates a lab file.
 func LoadFile(path string) (*Lab, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("lab file %s: %w", path, err)
+	}
+	defer f.Close()
+	// Read one byte more than allowed, to tell a file that is too large
+	// without reading all of it.
+	data, err := io.ReadAll(io.LimitReader(f, MaxSourceSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("lab file %s: %w", path, err)
 	}
@@ -83,18 +88,42 @@ func LoadFile(path string) (*Lab, error) {
 	return lab, nil
 }
 
+// utf8BOM is the byte order mark some editors put at the start of a file.
+var utf8BOM = []byte("\ufeff")
+
 // Load decodes and validates a lab. name is used in error messages and as
 // the lab's default name. Unknown keys, malformed values and semantic
 // mistakes (a link to an unknown host, a duplicate address, ...) are errors
-// carrying line and column; all semantic problems are reported at once as
-// Errors.
+// carrying line and column; all problems of a kind are reported at once as
+// Errors. A file larger than MaxSourceSize, nested deeper than MaxDepth or
+// whose aliases expand to more than MaxAliasNodes is refused before it is
+// decoded; a leading UTF-8 byte order mark is skipped.
 func Load(name string, data []byte) (*Lab, error) {
-	lab := &Lab{Source: name, src: data}
-	if len(strings.TrimSpace(string(data))) == 0 {
-		return nil, &Error{File: name, Msg: "empty lab file"}
+	lab, err := decodeLab(name, data)
+	if err != nil {
+		return nil, located(name, data, err)
 	}
-	if err := yaml.UnmarshalWithOptions(data, lab, yaml.Strict()); err != nil {
-		return nil, convertYAMLError(name, err)
+	return lab, nil
+}
+
+func decodeLab(name string, data []byte) (*Lab, error) {
+	if len(data) > MaxSourceSize {
+		return nil, &Error{Msg: fmt.Sprintf("lab file is larger than %d MiB", MaxSourceSize>>20)}
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{Msg: "empty lab file"}
+	}
+	file, body, err := parseLab(data)
+	if err != nil {
+		return nil, err
+	}
+	if body == nil {
+		return nil, &Error{Msg: "empty lab file: it holds only comments"}
+	}
+	lab := &Lab{Source: name, src: data, ast: file}
+	if err := decodeNode(body, lab); err != nil {
+		return nil, err
 	}
 	if lab.Name == "" {
 		base := filepath.Base(name)
@@ -104,6 +133,70 @@ func Load(name string, data []byte) (*Lab, error) {
 		return nil, err
 	}
 	return lab, nil
+}
+
+// located turns any error of loading into *Error or Errors naming the file,
+// with source snippets, in file order.
+func located(name string, src []byte, err error) error {
+	var list Errors
+	if !errors.As(err, &list) {
+		list = Errors{convertYAMLError(name, err).(*Error)}
+	}
+	slices.SortStableFunc(list, func(a, b *Error) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
+	var lines []int // offsets of line starts, built on first need
+	for _, e := range list {
+		e.File = name
+		if e.Line == 0 || e.Snippet != "" {
+			continue
+		}
+		if lines == nil {
+			lines = lineStarts(src)
+		}
+		e.Snippet = snippet(src, lines, e.Line, e.Column)
+	}
+	if len(list) == 1 {
+		return list[0]
+	}
+	return list
+}
+
+func lineStarts(src []byte) []int {
+	starts := []int{0}
+	for i, b := range src {
+		if b == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
+}
+
+// snippet shows the line (1-based) with up to three lines before it and a
+// caret under column col.
+func snippet(src []byte, starts []int, line, col int) string {
+	if line < 1 || line > len(starts) {
+		return ""
+	}
+	var b strings.Builder
+	for n := max(line-3, 1); n <= line; n++ {
+		end := len(src)
+		if n < len(starts) {
+			end = starts[n] - 1
+		}
+		text := strings.TrimRight(string(src[starts[n-1]:max(end, starts[n-1])]), "\r")
+		mark := " "
+		if n == line {
+			mark = ">"
+		}
+		fmt.Fprintf(&b, "%s %2d | %s\n", mark, n, text)
+	}
+	prefix := len(fmt.Sprintf("  %2d | ", line))
+	b.WriteString(strings.Repeat(" ", prefix+max(col-1, 0)) + "^")
+	return b.String()
 }
 
 // convertYAMLError turns a goccy/go-yaml error (or one of our value errors
@@ -136,35 +229,17 @@ func convertYAMLError(name string, err error) error {
 func (l *Lab) at(path string, format string, args ...any) *Error {
 	e := &Error{File: l.Source, Msg: fmt.Sprintf(format, args...)}
 	if l.ast == nil {
-		file, err := parser.ParseBytes(l.src, 0)
-		if err != nil {
-			return e
-		}
-		l.ast = file
+		return e
 	}
-	file := l.ast
-	for p := path; p != "" && p != "$"; p = parentPath(p) {
-		yp, err := yaml.PathString(p)
-		if err != nil {
-			continue
+	for _, doc := range l.ast.Docs {
+		if doc.Body != nil { // parseLab leaves one
+			if node := lookup(doc.Body, path); node != nil {
+				e.setToken(keyToken(node))
+			}
+			break
 		}
-		node, err := yp.FilterFile(file)
-		if err != nil || node == nil {
-			continue
-		}
-		e.setToken(keyToken(node))
-		break
 	}
 	return e
-}
-
-// parentPath strips the last element of a YAML path.
-func parentPath(p string) string {
-	i := strings.LastIndexAny(p, ".[")
-	if i <= 0 {
-		return ""
-	}
-	return p[:i]
 }
 
 // keyToken is the token to point at for node: for a mapping, its first key.

@@ -24,8 +24,15 @@ type Options struct {
 	// written.
 	CaptureData CaptureData
 	// Live, when set, also receives the pcapng stream as it is written
-	// (e.g. stdout piped to `wireshark -k -i -`).
+	// (e.g. stdout piped to `wireshark -k -i -`); if it fails (the reader
+	// went away) the stream stops and the run and the file go on.
 	Live io.Writer
+	// Force replaces a file at the capture path that is not a capture
+	// (without it, that is an error wrapping ErrNotCapture).
+	Force bool
+	// EveryHop records a frame a router forwards on every NIC that sends
+	// it (stack.Options.CaptureEveryHop).
+	EveryHop bool
 	// Out receives a line per step as it finishes; nil discards.
 	Out io.Writer
 	// Progress draws a progress bar on Out for transfers that take longer
@@ -61,7 +68,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 		opts.Out = io.Discard
 	}
 	t0 := time.Now()
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, live: opts.Live, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, live: opts.Live, force: opts.Force, everyHop: opts.EveryHop, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

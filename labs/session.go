@@ -47,7 +47,7 @@ func (r *runner) dial(ctx context.Context, clientHost, serverName string) (*clie
 	}
 	c, err := client.Dial(ctx, r.net.Host(clientHost), addr.String(), client.Options{Timeout: clientTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("%s: connect to server %s at %s: %w", clientHost, serverName, addr, err)
+		return nil, fmt.Errorf("%s: connect to server %s at %s: %w", clientHost, serverName, addr, r.explainUnreachable(err, clientHost, rs.cfg.Host))
 	}
 	user, pass := "anonymous", "ftplab@"
 	if len(rs.cfg.Users) > 0 {

@@ -61,6 +61,27 @@ func checkWithTshark(t *testing.T, rep *Report) {
 	}
 	assert.ElementsMatch(t, ours, theirs, "tshark's FTP dissector and the ladder disagree")
 	assert.NotEmpty(t, theirs)
+
+	// A clean lab ends clean: no resets from the teardown (bounce and
+	// port-steal are about refused connections).
+	if rep.Lab != "bounce" && rep.Lab != "port-steal" {
+		resets := tshark(t, "-r", rep.CaptureFile, "-Y", "tcp.flags.reset == 1", "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info")
+		assert.Empty(t, strings.TrimSpace(resets), "resets in a clean lab")
+	}
+	// Wireshark's TCP analysis of the whole file sees each segment once:
+	// only real losses (routed's 1% on the WAN) make retransmissions.
+	analysis := tshark(t, "-r", rep.CaptureFile, "-Y", "tcp.analysis.retransmission || tcp.analysis.out_of_order || tcp.analysis.spurious_retransmission", "-T", "fields", "-e", "frame.number")
+	assert.LessOrEqual(t, len(strings.Fields(analysis)), 3, "tshark's TCP analysis flags frames: %s", analysis)
+	// Time never goes backwards within an interface.
+	times := tshark(t, "-r", rep.CaptureFile, "-T", "fields", "-e", "frame.interface_id", "-e", "frame.time_epoch")
+	last := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(times), "\n") {
+		iface, ts, _ := strings.Cut(line, "\t")
+		if prev, ok := last[iface]; ok {
+			assert.GreaterOrEqual(t, ts, prev, "time goes backwards on interface %s", iface)
+		}
+		last[iface] = ts
+	}
 }
 
 // TestTsharkFilterCatchesBadChecksum makes sure the badFrames filter would

@@ -27,6 +27,8 @@ type UpOptions struct {
 	// CaptureData is how much of each frame the capture keeps ("" means
 	// the lab's; CaptureNone keeps the control connections in memory).
 	CaptureData CaptureData
+	// Force and EveryHop are as in Options.
+	Force, EveryHop bool
 	// Logger receives diagnostics; nil discards.
 	Logger *slog.Logger
 }
@@ -50,7 +52,7 @@ type Running struct {
 // until Close or the end of ctx; Close removes the device and completes the
 // capture.
 func Up(ctx context.Context, lab *Lab, opts UpOptions) (*Running, error) {
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, force: opts.Force, everyHop: opts.EveryHop, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package labs
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -51,14 +52,10 @@ type Names []string
 
 // scalarText returns the text of a scalar node or an error at its position.
 func scalarText(node ast.Node, what string) (string, error) {
-	switch n := node.(type) {
-	case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.LiteralNode:
-		s := n.GetToken().Value
+	if s, ok := scalarValue(node); ok {
 		return strings.TrimSpace(s), nil
-	case *ast.NullNode:
-		return "", nil
 	}
-	return "", nodeError(node, "%s: want a single value, got a %s", what, node.Type())
+	return "", nodeError(node, "%s: want a single value, got %s", what, describe(node))
 }
 
 // decodeScalar parses a scalar node with parse into dst; a parse error is
@@ -140,13 +137,9 @@ var rateUnits = map[string]float64{
 // ParseRate parses a bandwidth in bit/s: "2Mbit", "10Mbit/s", "512kbps",
 // "1Gbit", "64000". Units are decimal (1 Mbit = 1,000,000 bit).
 func ParseRate(s string) (int64, error) {
-	num, unit := splitNumber(s)
-	unit = strings.ToLower(strings.TrimSuffix(unit, "/s"))
-	mul, ok := rateUnits[unit]
-	if !ok {
-		return 0, fmt.Errorf("rate %q: unknown unit %q (use bit, kbit, Mbit or Gbit, optionally /s)", s, unit)
-	}
-	return scaled(s, "rate", num, mul)
+	return scaled(s, "rate", rateUnits, "bit, kbit, Mbit or Gbit, optionally /s", func(u string) string {
+		return strings.ToLower(strings.TrimSuffix(u, "/s"))
+	})
 }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.
@@ -162,38 +155,59 @@ var sizeUnits = map[string]float64{
 
 // ParseSize parses a byte count: "4096", "64KiB", "1.5MB", "2GiB".
 func ParseSize(s string) (int64, error) {
-	num, unit := splitNumber(s)
-	mul, ok := sizeUnits[strings.ToLower(unit)]
-	if !ok {
-		return 0, fmt.Errorf("size %q: unknown unit %q (use B, KiB, MiB, GiB, kB, MB or GB)", s, unit)
-	}
-	return scaled(s, "size", num, mul)
+	return scaled(s, "size", sizeUnits, "B, KiB, MiB, GiB, kB, MB or GB", strings.ToLower)
 }
 
-// splitNumber splits "10Mbit" into "10" and "Mbit".
-func splitNumber(s string) (num, unit string) {
-	i := strings.IndexFunc(s, func(r rune) bool {
-		return (r < '0' || r > '9') && r != '.'
-	})
-	if i < 0 {
-		return s, ""
-	}
-	return s[:i], strings.TrimSpace(s[i:])
-}
-
-func scaled(s, what, num string, mul float64) (int64, error) {
+// scaled parses a non-negative number with a unit of units ("" is zero).
+// norm maps the unit as written to a key of units; want lists them for
+// the error message.
+func scaled(s, what string, units map[string]float64, want string, norm func(string) string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
+	if strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("%s %q: must not be negative", what, s)
+	}
+	num, unit := splitNumber(s)
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q: %q is not a number", what, s, num)
+	if num == "" || err != nil && !errors.Is(err, strconv.ErrRange) || math.IsNaN(v) {
+		return 0, fmt.Errorf("%s %q: not a number (write it like %s)", what, s, examples[what])
+	}
+	mul, ok := units[norm(unit)]
+	if !ok {
+		return 0, fmt.Errorf("%s %q: unknown unit %q (use %s)", what, s, unit, want)
 	}
 	out := v * mul
-	if out > math.MaxInt64/2 {
+	if math.IsInf(out, 0) || out > math.MaxInt64/2 {
 		return 0, fmt.Errorf("%s %q: too large", what, s)
 	}
 	return int64(out), nil
+}
+
+// examples show how a value of each kind is written, for error messages.
+var examples = map[string]string{"size": "64KiB or 4096", "rate": "10Mbit or 64000"}
+
+// splitNumber splits "10Mbit" into "10" and "Mbit", "1.5e3kB" into "1.5e3"
+// and "kB".
+func splitNumber(s string) (num, unit string) {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.' || s[i] == '+') {
+		i++
+	}
+	// An exponent: e or E, an optional sign, digits.
+	if j := i; i > 0 && j < len(s) && (s[j] == 'e' || s[j] == 'E') {
+		j++
+		if j < len(s) && (s[j] == '+' || s[j] == '-') {
+			j++
+		}
+		if k := j; k < len(s) && s[k] >= '0' && s[k] <= '9' {
+			for k < len(s) && s[k] >= '0' && s[k] <= '9' {
+				k++
+			}
+			i = k
+		}
+	}
+	return s[:i], strings.TrimSpace(s[i:])
 }
 
 // UnmarshalYAML implements yaml.NodeUnmarshaler.

@@ -30,6 +30,7 @@ type CaptureStats struct {
 	Frames  uint64 // frames written
 	Dropped uint64 // frames dropped (writer too slow)
 	Bytes   uint64 // frame bytes written
+	Copies  uint64 // forwarded copies left out (see Options.CaptureEveryHop)
 }
 
 // capture is one pcapng stream fed by many goroutines. Producers append
@@ -44,6 +45,9 @@ type capture struct {
 	nifaces int
 	links   []layers.LinkType // per interface
 	closed  bool
+	stopped bool  // stop: frames are no longer recorded
+	last    int64 // the latest timestamp recorded
+	fwd     forwardedCopies
 	timer   *time.Timer
 
 	ch   chan capMsg
@@ -55,7 +59,7 @@ type capture struct {
 	w   *pcapgo.NgWriter
 	err error
 
-	frames, dropped, bytes atomic.Uint64
+	frames, dropped, bytes, copies atomic.Uint64
 }
 
 type capMsg struct {
@@ -114,15 +118,24 @@ func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, erro
 // emit gives each frame as its headers and its payload (nil for a frame
 // given whole), so a segment of a super-segment is recorded without being
 // put together first; the capture's policy decides how much of it to keep.
+// Timestamps never go backwards in the file (within an interface or
+// across): senders take ts before they queue here, and a frame stamped
+// earlier may be queued later; it gets the latest timestamp instead, so the
+// file's order and its times agree.
 func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payload []byte))) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed || c.stopped {
 		return
 	}
-	nanos := uint64(ts.UnixNano())
+	nanos := uint64(max(ts.UnixNano(), c.last))
+	c.last = int64(nanos)
 	lt := c.links[iface]
 	emit(func(hdr, payload []byte) {
+		if c.fwd.on.Load() && c.fwd.isCopy(iface, packetKey(c.fwd.seed, hdr, payload)) {
+			c.copies.Add(1)
+			return
+		}
 		orig := len(hdr) + len(payload)
 		keep, ok := c.policy.keep(lt, hdr, orig)
 		if !ok {
@@ -284,6 +297,24 @@ func (c *capture) close() error {
 	return c.err
 }
 
+// stop stops recording (frames sent later are not captured); close still
+// writes what was recorded. A network stops recording before it tears its
+// stacks down, whose last gasps (resets of connections still open or in
+// TIME-WAIT) no lab sends.
+func (c *capture) stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+}
+
 func (c *capture) stats() CaptureStats {
-	return CaptureStats{Frames: c.frames.Load(), Dropped: c.dropped.Load(), Bytes: c.bytes.Load()}
+	return CaptureStats{Frames: c.frames.Load(), Dropped: c.dropped.Load(), Bytes: c.bytes.Load(), Copies: c.copies.Load()}
+}
+
+// forwarding marks interface iface as a router's: an IP packet recorded
+// on another interface before is a forwarded copy there, and left out.
+func (c *capture) forwarding(iface int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fwd.mark(iface)
 }

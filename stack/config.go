@@ -119,6 +119,14 @@ type Options struct {
 	// CaptureHeaders and CaptureControl keep whole; empty means
 	// DefaultControlPorts.
 	ControlPorts []uint16
+	// CaptureEveryHop records a frame a router forwards unchanged on every
+	// NIC that sends it, as capturing on every interface would. By default
+	// such a copy (same IP packet but for TTL or hop limit and checksum) is
+	// left out: each packet is in the file once, where it was first sent,
+	// so Wireshark's TCP analysis of the whole file does not take the
+	// copies for retransmissions. A packet a router changes (NAT,
+	// fragmentation) is recorded on each side either way.
+	CaptureEveryHop bool
 }
 
 const (

@@ -67,6 +67,9 @@ func New(ctx context.Context, cfg Config, opts Options) (*Network, error) {
 					return nil, fmt.Errorf("capture interface %s: %w", nc.label, err)
 				}
 				nc.cap = n.cap
+				if hp.router && !opts.CaptureEveryHop {
+					n.cap.forwarding(nc.capIf)
+				}
 			}
 		}
 	}
@@ -188,6 +191,9 @@ func (n *Network) Close() error {
 }
 
 func (n *Network) teardown() error {
+	if n.cap != nil {
+		n.cap.stop() // what the teardown sends is no part of the lab
+	}
 	for _, l := range n.links {
 		l.stop()
 	}

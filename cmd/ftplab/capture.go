@@ -10,9 +10,10 @@ import (
 
 // captureFlags are the capture choices `run` and `up` share.
 type captureFlags struct {
-	file string
-	data string
-	none bool
+	file            string
+	data            string
+	none            bool
+	force, everyHop bool
 }
 
 // add registers --capture, --capture-data and --no-capture on cmd.
@@ -20,6 +21,14 @@ func (c *captureFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.file, "capture", "", "write the pcapng here (default: the lab's capture.file, else LAB.pcapng)")
 	cmd.Flags().StringVar(&c.data, "capture-data", "", "how much of each frame to keep: full, or headers (data connections cut after the TCP header; default: the lab's capture.data, else full)")
 	cmd.Flags().BoolVar(&c.none, "no-capture", false, "write no capture file (the ladder is drawn from the control connections, kept in memory)")
+	cmd.Flags().BoolVar(&c.force, "force", false, "replace the capture path even if it holds something that is not a capture")
+	cmd.Flags().BoolVar(&c.everyHop, "every-hop", false, "record a frame a router forwards on every NIC that sends it, not only where it was first sent")
+}
+
+// options returns the run options the flags make (capture choices only).
+func (c *captureFlags) options() (labs.Options, error) {
+	file, data, err := c.resolve()
+	return labs.Options{CaptureFile: file, CaptureData: data, Force: c.force, EveryHop: c.everyHop}, err
 }
 
 // resolve returns the capture file and data choice the flags make.

@@ -25,6 +25,11 @@ var root = &cobra.Command{
 }
 
 func main() {
+	// A closed stdout (`ftplab run --live | head`) must not kill the
+	// process with SIGPIPE: asking for the signal makes writes to it fail
+	// with EPIPE instead, which the live stream handles. (Not
+	// signal.Ignore: an ignored signal stays ignored in child processes.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := root.ExecuteContext(ctx)
 	stop()

@@ -26,10 +26,20 @@ from the capture (greetings, logins, TYPE and QUIT left out unless --full)
 and a summary of every transfer (bytes, time, throughput, SHA-256 match). Without an argument the default lab, rfc478, runs. An
 argument that is not a file is an embedded lab's name (see "ftplab labs").
 
-The exit status is 0 when every step and expectation held, 1 otherwise.
+The exit status is 0 when every step and expectation held, 1 when one did
+not (or the run could not complete, or was interrupted), 2 when the lab file
+is invalid or an argument is wrong.
+
+The capture goes to --capture, else to the lab's capture.file (relative to
+the lab file), else to LAB.pcapng here. It is written beside its path and
+renamed into place when complete; a file there that is not a pcap or pcapng
+capture is not replaced unless --force is given. A frame a router forwards
+is recorded once, where it was first sent (so Wireshark's TCP analysis sees
+each segment once); --every-hop records it on every NIC that sends it.
 
 --live streams the pcapng to stdout while the lab runs (for
-"| wireshark -k -i -"); everything else then goes to stderr.`,
+"| wireshark -k -i -"); everything else then goes to stderr. If the reader
+goes away, streaming stops and the run and the capture file go on.`,
 		Example: `  ftplab run
   ftplab run port-steal --capture /tmp/steal.pcapng
   ftplab run mylab.yaml --capture-data headers    # big transfers: small capture
@@ -43,11 +53,10 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 				return err
 			}
 			out := cmd.OutOrStdout()
-			file, data, err := capture.resolve()
+			opts, err := capture.options()
 			if err != nil {
 				return err
 			}
-			opts := labs.Options{CaptureFile: file, CaptureData: data}
 			if live && isTerminal(out) {
 				return &exitError{code: 2, err: fmt.Errorf("--live writes a binary pcapng to stdout, which is a terminal: pipe it, e.g. | wireshark -k -i -")}
 			}

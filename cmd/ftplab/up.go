@@ -36,7 +36,9 @@ it, without root:
 
   unshare -rn sh -c 'ftplab up rfc478 --tun ftplab0 & sleep 2; curl -u user:user ftp://10.0.0.3/rfc478.txt -o x; kill %1'
 
-Packets crossing the device are captured as interface tun:NAME.`,
+Packets crossing the device are captured as interface tun:NAME. The capture
+file (see "ftplab run --help" for where it goes and --force, --every-hop)
+appears when the lab stops.`,
 		Example: `  ftplab up                                  # rfc478, no TUN
   unshare -rn ftplab up rfc478 --tun ftplab0
   ftplab up mylab.yaml --capture /tmp/up.pcapng`,
@@ -46,11 +48,11 @@ Packets crossing the device are captured as interface tun:NAME.`,
 			if err != nil {
 				return err
 			}
-			file, data, err := capture.resolve()
+			run, err := capture.options()
 			if err != nil {
 				return err
 			}
-			opts := labs.UpOptions{TUN: tunName, CaptureFile: file, CaptureData: data}
+			opts := labs.UpOptions{TUN: tunName, CaptureFile: run.CaptureFile, CaptureData: run.CaptureData, Force: run.Force, EveryHop: run.EveryHop}
 			if verbose {
 				opts.Logger = debugLogger(cmd)
 			}
