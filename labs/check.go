@@ -88,14 +88,11 @@ func (c *checker) checkShape() {
 // devices attached later) unless it is the TUN gateway's.
 func (c *checker) checkNetwork() {
 	net := c.l.stackNetwork()
-	err := net.cfg.Validate()
+	unplugged, err := net.cfg.Check()
 	for _, e := range stack.ConfigErrors(err) {
 		c.errorf(net.path(e.Item), "%v", e)
 	}
-	if err != nil {
-		return
-	}
-	for _, it := range net.cfg.Unplugged() {
+	for _, it := range unplugged {
 		h := c.l.Hosts[it.Index]
 		if c.l.TUN == nil || c.l.TUN.Gateway != h.Name {
 			c.errorf(fmt.Sprintf("$.hosts[%d]", it.Index), "host %q: NIC %s is on no link", h.Name, h.nics()[it.Sub].Name)

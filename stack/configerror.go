@@ -109,21 +109,21 @@ func checkIPv6MTU(mtu int, label string, addrs []netip.Prefix) error {
 	return nil
 }
 
-// Unplugged lists the NICs of a valid cfg that are on no link (as NICItem
-// Items); a NIC may stay unplugged for a device attached later (AddNIC). It
-// returns nil for an invalid cfg.
-func (cfg Config) Unplugged() []Item {
+// Check validates cfg as Validate does and, for a valid cfg, also lists
+// its NICs that are on no link (as NICItem Items): a NIC may stay unplugged
+// for a device attached later (AddNIC), which a front end may or may not
+// allow.
+func (cfg Config) Check() (unplugged []Item, err error) {
 	p, err := compile(cfg)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	var out []Item
 	for hi, h := range p.hosts {
 		for ni, n := range h.nics {
 			if n.link < 0 {
-				out = append(out, Item{Kind: NICItem, Index: hi, Sub: ni, Elem: -1})
+				unplugged = append(unplugged, Item{Kind: NICItem, Index: hi, Sub: ni, Elem: -1})
 			}
 		}
 	}
-	return out
+	return unplugged, nil
 }
