@@ -1,9 +1,10 @@
-# ftplab: `make demo` builds and runs the default lab, `make test` runs the tests.
+# ftplab: `make demo` builds and runs the default lab, `make test` runs the
+# tests, then again under the race detector (`make race`).
 GO      ?= go
 BIN     := bin/ftplab
 PKGS    := ./...
 
-.PHONY: all build demo test vet bench fuzz clean
+.PHONY: all build demo test race vet bench fuzz clean
 FUZZTIME ?= 30s
 
 all: build
@@ -20,6 +21,11 @@ vet:
 
 test: vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
+	@$(MAKE) --no-print-directory race
+
+# Every test under the race detector (a few minutes on two cores).
+race:
+	$(GO) test -race -count=1 -timeout 14m $(PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./stack/ ./labs/ ./ftp/store/
