@@ -201,9 +201,6 @@ func (h *Host) Addrs() []netip.Prefix {
 	return slices.Clone(h.addrs)
 }
 
-// Stack returns the host's gVisor stack (escape hatch for adapters).
-func (h *Host) Stack() *gvstack.Stack { return h.s }
-
 // NICStats returns the counters of the named config NIC; ok is false if the
 // host has no such NIC (NICs added with AddNIC have no counters here).
 func (h *Host) NICStats(name string) (NICStats, bool) {
