@@ -4,8 +4,15 @@ GO      ?= go
 BIN     := bin/ftplab
 PKGS    := ./...
 
-.PHONY: all build demo test race vet bench fuzz clean
+.PHONY: all build demo test race tools vet bench fuzz clean
 FUZZTIME ?= 30s
+
+# Programs the tests drive (program:Debian package). Debian keeps ip, nft
+# and vsftpd in /usr/sbin, which a normal user's PATH lacks.
+TOOLS := lftp:lftp curl:curl tshark:tshark tcpdump:tcpdump vsftpd:vsftpd \
+	ip:iproute2 unshare:util-linux setpriv:util-linux script:bsdutils \
+	tnftp:tnftp nft:nftables
+export PATH := $(PATH):/usr/sbin:/sbin
 
 all: build
 
@@ -19,7 +26,17 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . ; echo "gofmt needed"; exit 1)
 	$(GO) vet $(PKGS)
 
-test: vet
+# Fails, printing the apt-get command to run, when a program the tests
+# need is missing (elsewhere the tests would skip; under CI=true they fail).
+tools:
+	@missing=; for tp in $(TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: programs the tests need are missing; install them with:"; \
+	  echo "  sudo apt-get install -y --no-install-recommends$$(printf ' %s' $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ *$$//')"; \
+	  exit 1; \
+	fi
+
+test: tools vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
 	@$(MAKE) --no-print-directory race
 

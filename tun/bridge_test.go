@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -278,12 +277,7 @@ func TestOpenRefusals(t *testing.T) {
 // clear message), not a panic. The test drops the capability with setpriv
 // inside its namespace.
 func TestNoNetAdmin(t *testing.T) {
-	if !ftptest.Inside() {
-		if _, err := exec.LookPath("setpriv"); err != nil {
-			t.Skip("setpriv (util-linux) not installed: cannot drop CAP_NET_ADMIN")
-		}
-	}
-	if !ftptest.Run(t, ftptest.NeedTUN(), ftptest.Wrap("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--")) {
+	if !ftptest.Run(t, ftptest.NeedTUN(), ftptest.Need("setpriv"), ftptest.Wrap("setpriv", "--inh-caps=-net_admin", "--bounding-set=-net_admin", "--")) {
 		return
 	}
 	_, err := Open(context.Background(), testConfig("ftplabt4", nil))

@@ -34,9 +34,7 @@ func StartVsftpd(tb testing.TB, addr netip.AddrPort, root string, writable bool)
 	if !Inside() {
 		tb.Fatal("StartVsftpd outside a test network namespace")
 	}
-	if _, err := exec.LookPath("vsftpd"); err != nil {
-		tb.Skip("vsftpd not installed")
-	}
+	Tool(tb, "vsftpd", "")
 	dir := tb.TempDir()
 	if root == "" {
 		root = filepath.Join(dir, "root")
