@@ -11,34 +11,36 @@ import (
 )
 
 // forwardGuard contains a use-after-free in gVisor's IPv4 forwarding (the
-// gVisor in go.mod, also the newest on the module proxy). The bug:
-// ipv4's forwardPacketWithRoute takes h := pkt.NetworkHeader().Slice(),
-// calls pkt.DeepCopyForForwarding, and only then reads h.TTL(). Slice()
-// ends in buffer.PullUp, which gives a view a private copy of its chunk
-// whenever the chunk is shared (copy on write) and drops the view's
-// reference to the old one. DeepCopyForForwarding clones pkt's buffer
-// (BufferSince: now h's chunk is shared), calls NetworkHeader().Slice()
-// again, so pkt's view moves to a fresh copy, and releases the clone: that
-// was the last reference to h's chunk, which goes back to its sync.Pool
-// while h still points into it. Another goroutine that takes the chunk
-// from the pool (newChunk clears it) races with h.TTL(), and the packet
-// may leave with a TTL made of that goroutine's bytes (0 - 1 = 255 after a
-// clear). Every forwarded IPv4 packet takes this path (IPv6 reads its hop
-// limit before the copy).
+// gVisor in go.mod, also the newest on the module proxy).
 //
-// The workaround: a reference held by whoever delivers the packet cannot
-// help, because h's chunk is itself a copy made by that first Slice()
-// (forwardUnicastPacket holds a clone of the header view, so the chunk was
-// shared): the packet's original chunks survive, h's does not. The only
-// code that runs between that Slice() and the copy is the netfilter
-// Forward hook, so forwardGuard is each host's nftables hook (on while the
-// host forwards; every hook accepts every packet). On Forward it pins the
-// IPv4 header's chunk (a view clone: the chunk is not shared at that point,
-// so h keeps pointing into it), and guardedEndpoint, which wraps every NIC
-// of the host, drops a packet's pins when the stack's DeliverNetworkPacket
-// of it returns; forwarding runs inside that call. TestRouterForwardsManyPacketsIntact
-// fails under -race without the pin. Remove both once gVisor reads the TTL
-// before the copy (as ipv6 does) or through the copy's header.
+// The bug: ipv4's forwardPacketWithRoute takes h :=
+// pkt.NetworkHeader().Slice(), calls pkt.DeepCopyForForwarding, and only
+// then reads h.TTL(). Slice() ends in buffer.PullUp, which gives a view a
+// private copy of its chunk whenever the chunk is shared (copy on write)
+// and drops the view's reference to the old one. DeepCopyForForwarding
+// clones pkt's buffer (BufferSince: now h's chunk is shared), calls
+// NetworkHeader().Slice() again, so pkt's view moves to a fresh copy, and
+// releases the clone: that was the last reference to h's chunk, which goes
+// back to its sync.Pool while h still points into it. A goroutine that
+// takes the chunk from the pool (newChunk clears it) races with h.TTL(),
+// and the packet may leave with a TTL made of that goroutine's bytes (255
+// after a clear). Every forwarded IPv4 packet takes this path; IPv6 reads
+// its hop limit before the copy.
+//
+// The workaround: a reference held by whoever delivers the packet (an
+// IncRef of the packet or of its chunk) cannot help, because h's chunk is
+// itself a copy made by that first Slice() (forwardUnicastPacket holds a
+// clone of the header view, so the chunk was shared); the original chunks
+// survive, h's does not. The only code that runs between that Slice() and
+// the copy is the netfilter Forward hook, so forwardGuard is each host's
+// nftables hook (on while the host forwards; every hook accepts every
+// packet). On Forward it pins the IPv4 header's chunk with a view clone
+// (the chunk is not shared then, so no copy is made and h keeps pointing
+// into it); guardedEndpoint, which wraps every NIC of the host, drops a
+// packet's pins when the stack's DeliverNetworkPacket of it returns, since
+// forwarding runs inside that call. Without the pin
+// TestRouterForwardsManyPacketsIntact fails under -race. Remove both once
+// gVisor reads the TTL before the copy (as ipv6 does) or from the copy.
 type forwardGuard struct {
 	n    atomic.Int32 // len(pins), read without mu: a goroutine always sees its own pins
 	mu   sync.Mutex
