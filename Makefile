@@ -1,10 +1,18 @@
-# ftplab: `make demo` builds and runs the default lab, `make test` runs the tests.
+# ftplab: `make demo` builds and runs the default lab, `make test` runs the
+# tests, then again under the race detector (`make race`).
 GO      ?= go
 BIN     := bin/ftplab
 PKGS    := ./...
 
-.PHONY: all build demo test vet bench fuzz clean
+.PHONY: all build demo test race tools vet bench fuzz clean
 FUZZTIME ?= 30s
+
+# Programs the tests drive (program:Debian package). Debian keeps ip, nft
+# and vsftpd in /usr/sbin, which a normal user's PATH lacks.
+TOOLS := lftp:lftp curl:curl tshark:tshark tcpdump:tcpdump vsftpd:vsftpd \
+	ip:iproute2 unshare:util-linux setpriv:util-linux script:bsdutils \
+	tnftp:tnftp nft:nftables
+export PATH := $(PATH):/usr/sbin:/sbin
 
 all: build
 
@@ -18,8 +26,23 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . ; echo "gofmt needed"; exit 1)
 	$(GO) vet $(PKGS)
 
-test: vet
+# Fails, printing the apt-get command to run, when a program the tests
+# need is missing (elsewhere the tests would skip; under CI=true they fail).
+tools:
+	@missing=; for tp in $(TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make test: programs the tests need are missing; install them with:"; \
+	  echo "  sudo apt-get install -y --no-install-recommends$$(printf ' %s' $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ *$$//')"; \
+	  exit 1; \
+	fi
+
+test: tools vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
+	@$(MAKE) --no-print-directory race
+
+# Every test under the race detector (a few minutes on two cores).
+race:
+	$(GO) test -race -count=1 -timeout 14m $(PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench LabFXP -benchtime 3x ./labs/

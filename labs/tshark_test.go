@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/labs/ladder"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -35,9 +36,7 @@ func tshark(t *testing.T, args ...string) string {
 // reply the ladder shows.
 func checkWithTshark(t *testing.T, rep *Report) {
 	t.Helper()
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed: cannot cross-check the capture with Wireshark's dissectors")
-	}
+	ftptest.Tool(t, "tshark", "cannot cross-check the capture with Wireshark's dissectors")
 	bad := tshark(t, "-r", rep.CaptureFile, "-Y", badFrames, "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info")
 	assert.Empty(t, strings.TrimSpace(bad), "tshark finds malformed frames or bad checksums")
 
@@ -87,9 +86,7 @@ func checkWithTshark(t *testing.T, rep *Report) {
 // TestTsharkFilterCatchesBadChecksum makes sure the badFrames filter would
 // catch what it is meant to: a TCP segment with a wrong checksum.
 func TestTsharkFilterCatchesBadChecksum(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
+	ftptest.Tool(t, "tshark", "")
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{10, 0, 0, 1}, DstIP: net.IP{10, 0, 0, 2}}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: 21, Seq: 1, ACK: true, PSH: true, Window: 100}
 	require.NoError(t, tcp.SetNetworkLayerForChecksum(ip))

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/stack"
 )
 
@@ -212,10 +213,7 @@ func TestCaptureInterfaceExtra(t *testing.T) {
 }
 
 func TestCaptureTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed: cannot cross-check the capture")
-	}
+	tshark := ftptest.Tool(t, "tshark", "cannot cross-check the capture")
 	file := filepath.Join(t.TempDir(), "lab.pcapng")
 	require.NoError(t, os.WriteFile(file, capturedRun(t, nil), 0o644))
 	run := func(filter string, fields ...string) string {

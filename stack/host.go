@@ -57,9 +57,10 @@ func (r *randSource) Seed(seed int64) {
 // Host is a virtual host: its own gVisor stack with Ethernet NICs. It is safe
 // for use by many goroutines.
 type Host struct {
-	name string
-	net  *Network
-	s    *gvstack.Stack
+	name  string
+	net   *Network
+	s     *gvstack.Stack
+	guard *forwardGuard
 
 	mu      sync.Mutex
 	nics    []*nic                 // config NICs, NIC ID = index+1
@@ -75,6 +76,7 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 	if hp.ipv6 {
 		protos = append(protos, ipv6Factory)
 	}
+	guard := &forwardGuard{}
 	s := gvstack.New(gvstack.Options{
 		NetworkProtocols: protos,
 		TransportProtocols: []gvstack.TransportProtocolFactory{
@@ -82,8 +84,9 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 		},
 		HandleLocal: true,
 		RandSource:  newRandSource(),
+		NFTables:    guard,
 	})
-	h := &Host{name: hp.name, net: n, s: s, ipv6: hp.ipv6, nicIDs: map[string]tcpip.NICID{}}
+	h := &Host{name: hp.name, net: n, s: s, guard: guard, ipv6: hp.ipv6, nicIDs: map[string]tcpip.NICID{}}
 	sack := tcpip.TCPSACKEnabled(true)
 	moderate := tcpip.TCPModerateReceiveBufferOption(true)
 	recovery := tcpip.TCPRecovery(0)
@@ -117,8 +120,9 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 	return h, nil
 }
 
-// attach creates a NIC on the stack with its addresses and on-link routes.
-// The caller installs routes afterwards.
+// attach creates a NIC on the stack (delivering through the host's
+// forwardGuard) with its addresses and on-link routes. The caller installs
+// routes afterwards.
 func (h *Host) attach(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -126,7 +130,7 @@ func (h *Host) attach(name string, ep gvstack.LinkEndpoint, addrs []netip.Prefix
 		return fmt.Errorf("host %q: NIC %q already exists", h.name, name)
 	}
 	id := tcpip.NICID(len(h.nicIDs) + 1)
-	if err := h.s.CreateNICWithOptions(id, ep, gvstack.NICOptions{Name: name}); err != nil {
+	if err := h.s.CreateNICWithOptions(id, newGuardedEndpoint(ep, h.guard), gvstack.NICOptions{Name: name}); err != nil {
 		return fmt.Errorf("host %q: create NIC %q: %s", h.name, name, err)
 	}
 	for _, a := range addrs {
@@ -197,9 +201,6 @@ func (h *Host) Addrs() []netip.Prefix {
 	return slices.Clone(h.addrs)
 }
 
-// Stack returns the host's gVisor stack (escape hatch for adapters).
-func (h *Host) Stack() *gvstack.Stack { return h.s }
-
 // NICStats returns the counters of the named config NIC; ok is false if the
 // host has no such NIC (NICs added with AddNIC have no counters here).
 func (h *Host) NICStats(name string) (NICStats, bool) {
@@ -250,6 +251,7 @@ func (h *Host) SetForwarding(on bool) error {
 			return fmt.Errorf("host %q: set forwarding for protocol %#x: %s", h.name, p, err)
 		}
 	}
+	h.s.SetNFTablesConfigured(on) // forwardGuard's hooks
 	h.forward.Store(on)
 	return nil
 }
@@ -272,6 +274,7 @@ func subnet(p netip.Prefix) tcpip.Subnet {
 func (h *Host) close() {
 	h.closed.Store(true)
 	h.s.Destroy()
+	h.guard.release(nil)
 }
 
 // errIfClosed reports use of a host whose network was closed.

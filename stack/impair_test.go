@@ -145,9 +145,16 @@ func TestRateLimit(t *testing.T) {
 			t.Logf("wire %.2f Mbit/s, goodput %.2f Mbit/s over %v, %d tail drops, stats %+v", wire/1e6, good/1e6, d, after.DropQueue, after)
 			assert.LessOrEqual(t, wire, 1.02*rate, "the link exceeded its rate")
 			if !tc.wantDrops {
+				// Under the race detector the sender itself falls behind
+				// the limiter now and then (on two busy cores goodput
+				// was 12% short), so the lower bound gets more slack.
+				slack := 0.10
+				if raceDetector {
+					slack = 0.25
+				}
 				assert.Zero(t, after.DropQueue)
-				assert.InDelta(t, rate, wire, 0.10*rate, "wire rate within 10%% of the limit")
-				assert.InDelta(t, rate, good, 0.10*rate, "goodput within 10%% of the limit")
+				assert.InDelta(t, rate, wire, slack*rate, "wire rate within %.0f%% of the limit", slack*100)
+				assert.InDelta(t, rate, good, slack*rate, "goodput within %.0f%% of the limit", slack*100)
 			} else {
 				assert.Positive(t, after.DropQueue, "a full queue tail-drops")
 			}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ftplab/ftplab/stack"
 	"github.com/gopacket/gopacket/layers"
-	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // Attach opens the TUN device cfg describes and plugs it into host gw of
@@ -67,7 +66,9 @@ func Attach(ctx context.Context, n *stack.Network, gw *stack.Host, cfg Config) (
 	if err := gw.SetForwarding(true); err != nil {
 		return nil, errors.Join(fmt.Errorf("tun: forwarding on host %s: %w", gw.Name(), err), dev.Close())
 	}
-	routeBack(n, gw, cfg.Kernel)
+	if err := routeBack(n, gw, cfg.Kernel); err != nil {
+		return nil, errors.Join(fmt.Errorf("tun: device %s: %w", cfg.Name, err), dev.Close())
+	}
 	return dev, nil
 }
 
@@ -103,37 +104,30 @@ func labSubnets(n *stack.Network) []netip.Prefix {
 // routeBack gives every host that shares a subnet with gw a route to the
 // kernel-side subnets via gw's address in that subnet. Hosts further away
 // use their default route.
-func routeBack(n *stack.Network, gw *stack.Host, kernel []netip.Prefix) {
+func routeBack(n *stack.Network, gw *stack.Host, kernel []netip.Prefix) error {
 	gwAddrs := gw.Addrs()
 	for _, h := range n.Hosts() {
 		if h == gw {
 			continue
 		}
-		s := h.Stack()
-		for id, info := range s.NICInfo() {
-			for _, pa := range info.ProtocolAddresses {
-				mine, ok := netip.AddrFromSlice(pa.AddressWithPrefix.Address.AsSlice())
-				if !ok {
+		var added []stack.RouteConfig
+		for _, mine := range h.Addrs() {
+			for _, g := range gwAddrs {
+				if !mine.Masked().Contains(g.Addr()) {
 					continue
 				}
-				subnet := netip.PrefixFrom(mine, pa.AddressWithPrefix.PrefixLen).Masked()
-				for _, g := range gwAddrs {
-					if !subnet.Contains(g.Addr()) {
+				for _, k := range kernel {
+					rc := stack.RouteConfig{Dst: k.Masked(), Via: g.Addr()}
+					if k.Addr().Is4() != g.Addr().Is4() || slices.Contains(added, rc) {
 						continue
 					}
-					for _, k := range kernel {
-						if k.Addr().Is4() != g.Addr().Is4() {
-							continue
-						}
-						dst, err := tcpip.NewSubnet(tcpip.AddrFromSlice(k.Masked().Addr().AsSlice()),
-							tcpip.MaskFromBytes(ipNet(k).Mask))
-						if err != nil {
-							continue
-						}
-						s.AddRoute(tcpip.Route{Destination: dst, Gateway: tcpip.AddrFromSlice(g.Addr().AsSlice()), NIC: id})
+					if err := h.AddRoute(rc); err != nil {
+						return fmt.Errorf("route back to the kernel: %w", err)
 					}
+					added = append(added, rc)
 				}
 			}
 		}
 	}
+	return nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/vishvananda/netlink"
-	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 )
 
 // twoHostLab is gw and srv on one switch, IPv4 and IPv6, capturing into buf.
@@ -63,9 +62,9 @@ func TestAttachLab(t *testing.T) {
 	for _, a := range []string{"10.99.0.2", "fd99::2", "10.0.0.1", "fd00::1", "10.0.0.2", "fd00::2"} {
 		require.NoError(t, ping(netip.MustParseAddr(a)), "ping %s", a)
 	}
-	srv := n.Host("srv").Stack()
+	srv := n.Host("srv")
 	for _, a := range []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("fd00::2")} {
-		l, err := gonet.ListenTCP(srv, fullAddr(a, 2121), netProto(a))
+		l, err := srv.Listen(withTimeout(t, 5*time.Second), "tcp", netip.AddrPortFrom(a, 2121).String())
 		require.NoError(t, err)
 		done := echoServe(t, l)
 		var d net.Dialer

@@ -68,7 +68,9 @@ func (d *Device) MTU() uint32 { return d.cfg.mtu() }
 func (d *Device) Endpoint() gvstack.LinkEndpoint { return d.ep }
 
 // Stats returns the device's packet counters, including the kernel's count
-// of packets it dropped on the device's queue.
+// of packets it dropped on the device's queue. While packets cross, a
+// packet may be captured a moment before it is counted (or the other way
+// round); after Close the counters are final and match the capture.
 func (d *Device) Stats() Stats {
 	s := d.ep.stats()
 	s.KernelDrops = d.kernelDrops.Load()

@@ -160,12 +160,7 @@ func ftpPayloads(t *testing.T, path string) string {
 // between the two virtual servers (FXP, forced); tcpdump on the device sees
 // the FTP commands; and when the lab stops no device or route is left.
 func TestKernelClients(t *testing.T) {
-	for _, tool := range []string{"curl", "lftp", "tcpdump"} {
-		if _, err := exec.LookPath(tool); err != nil && !ftptest.Inside() {
-			t.Skipf("%s not installed", tool)
-		}
-	}
-	if !ftptest.Run(t, ftptest.NeedTUN()) {
+	if !ftptest.Run(t, ftptest.NeedTUN(), ftptest.Need("curl", "lftp", "tcpdump")) {
 		return
 	}
 	ftptest.LoUp(t)

@@ -49,10 +49,7 @@ func (l *lockedBuffer) String() string {
 // with no device or route left, and the capture has the tun:ftplabu0
 // interface. A taken device name and an unknown lab are clear errors.
 func TestUpTUN(t *testing.T) {
-	if _, err := exec.LookPath("curl"); err != nil && !ftptest.Inside() {
-		t.Skip("curl not installed")
-	}
-	if !ftptest.Run(t, ftptest.NeedTUN()) {
+	if !ftptest.Run(t, ftptest.NeedTUN(), ftptest.Need("curl")) {
 		return
 	}
 	t.Cleanup(func() { goleak.VerifyNone(t) })

@@ -10,8 +10,9 @@
 //		// inside the namespace, loopback up
 //	}
 //
-// Where namespaces (or, with NeedTUN, /dev/net/tun) are unavailable the
-// test is skipped with the reason.
+// Where namespaces (or, with NeedTUN, /dev/net/tun, or a program named in
+// Need) are unavailable the test is skipped with the reason; under CI
+// (CI=true) it fails with it (see Skip).
 package ftptest
 
 import (
@@ -47,11 +48,12 @@ type options struct {
 	tools []string
 }
 
-// Need skips the test where one of the named programs is not installed.
+// Need skips the test (see Skip) where one of the named programs is not
+// installed.
 func Need(tools ...string) Option { return func(o *options) { o.tools = append(o.tools, tools...) } }
 
-// NeedTUN skips the test where /dev/net/tun is missing or cannot be opened
-// inside the namespace.
+// NeedTUN skips the test (see Skip) where /dev/net/tun is missing or cannot
+// be opened inside the namespace.
 func NeedTUN() Option { return func(o *options) { o.tun = true } }
 
 // Wrap runs the child through a command prefix (such as setpriv) inside the
@@ -81,7 +83,7 @@ func Run(t *testing.T, opts ...Option) bool {
 	out, err := reexec(t, o, "-test.v", "-test.run", runPattern(t.Name()))
 	t.Log("namespace run:\n" + out)
 	if err == nil && strings.Contains(out, "--- SKIP: "+t.Name()) {
-		t.Skip("skipped inside the namespace (reason in the log above)")
+		Skip(t, "skipped inside the namespace (reason in the log above)")
 	}
 	require.NoError(t, err, "test inside the network namespace failed")
 	require.Contains(t, out, "--- PASS: "+t.Name(), "the test did not run inside the namespace")
@@ -108,7 +110,7 @@ func Bench(b *testing.B, opts ...Option) bool {
 	}
 	if line == "" {
 		if strings.Contains(out, "--- SKIP") {
-			b.Skipf("skipped inside the namespace:\n%s", out)
+			Skip(b, "skipped inside the namespace:\n"+out)
 		}
 		b.Fatalf("no result from the namespace run:\n%s", out)
 	}
@@ -131,7 +133,7 @@ func (o options) enter(tb testing.TB) {
 	if o.tun {
 		f, err := os.OpenFile(tunPath, os.O_RDWR, 0)
 		if errors.Is(err, fs.ErrPermission) {
-			tb.Skip("this user may not open " + tunPath + " even inside its namespace: " + err.Error())
+			Skip(tb, "this user may not open "+tunPath+" even inside its namespace: "+err.Error())
 		}
 		require.NoError(tb, err, "open %s", tunPath)
 		require.NoError(tb, f.Close())
@@ -192,7 +194,7 @@ func reexec(tb testing.TB, o options, args ...string) (string, error) {
 	tb.Helper()
 	cmdArgs, why := unshare(o)
 	if why != "" {
-		tb.Skip("needs a network namespace of its own and its tools: " + why)
+		Skip(tb, "needs a network namespace of its own and its tools: "+why)
 	}
 	cmdArgs = append(append(cmdArgs, o.wrap...), os.Args[0], "-test.count=1", "-test.timeout=5m")
 	cmdArgs = append(cmdArgs, args...)

@@ -41,9 +41,7 @@ func StartVsftpdIn(tb testing.TB, ns *Netns, addr netip.AddrPort, root string, w
 	if !Inside() {
 		tb.Fatal("StartVsftpd outside a test network namespace")
 	}
-	if _, err := exec.LookPath("vsftpd"); err != nil {
-		tb.Skip("vsftpd not installed")
-	}
+	Tool(tb, "vsftpd", "")
 	dir := tb.TempDir()
 	if root == "" {
 		root = filepath.Join(dir, "root")
