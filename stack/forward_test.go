@@ -56,7 +56,7 @@ func TestRouterForwardsManyPacketsIntact(t *testing.T) {
 		port   = 7
 	)
 	var capBuf bytes.Buffer
-	n := newNet(t, routedConfig(true), stack.Options{Capture: &capBuf, CaptureEveryHop: true} // both sides of R, to see its TTLs)
+	n := newNet(t, routedConfig(true), stack.Options{Capture: &capBuf, CaptureEveryHop: true}) // both sides of R, to see its TTLs
 	ctx := testCtx(t, 2*time.Minute)
 	a, c := n.Host("A"), n.Host("C")
 
