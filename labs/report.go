@@ -157,6 +157,8 @@ type PrintOptions struct {
 	// Full draws every line of the ladder; otherwise greetings, logins,
 	// TYPE and QUIT are left out so the transfer reads like RFC 478's table.
 	Full bool
+	// Width is the terminal's width the ladder fits (0: no limit).
+	Width int
 }
 
 // Print writes the ladder, the transfer summary and where the capture is.
@@ -167,7 +169,7 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 			from = "the control connections kept in memory"
 		}
 		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, from)
-		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full}); err != nil {
+		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full, Width: opts.Width}); err != nil {
 			return err
 		}
 	}

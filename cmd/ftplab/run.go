@@ -62,7 +62,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
 			rep, err := labs.Run(cmd.Context(), lab, opts)
 			if rep != nil {
-				if perr := rep.Print(out, labs.PrintOptions{Full: full}); perr != nil && err == nil {
+				if perr := rep.Print(out, labs.PrintOptions{Full: full, Width: termWidth(out)}); perr != nil && err == nil {
 					err = perr
 				}
 			}
@@ -80,6 +80,20 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd
+}
+
+// termWidth is w's width in columns if it is a terminal, else 0 (no
+// limit).
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // isTerminal reports whether w is a terminal (for progress bars).
