@@ -40,8 +40,10 @@ type StepResult struct {
 	Summary string
 	// Bytes is the number of bytes a transfer copied.
 	Bytes int64
-	// Duration is how long the step took, all of it (connecting, logging
-	// in, the transfer, verification).
+	// Start is when the step began (wall clock, as the capture's
+	// timestamps); Duration is how long the step took, all of it
+	// (connecting, logging in, the transfer, verification).
+	Start    time.Time
 	Duration time.Duration
 	// TransferTime is a transfer's own time: from the transfer command to
 	// the last final reply, what Throughput divides by.
@@ -220,6 +222,13 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 	}
 	return nil
 }
+
+// SourceText returns the lab file's YAML text, comments included (nil for
+// a lab built in code).
+func (l *Lab) SourceText() []byte { return l.src }
+
+// Describe says in a few words what the step does, e.g. "A: C:/f → B:/f".
+func (s *Step) Describe() string { return s.Action.describe() }
 
 func short(sum string) string {
 	if len(sum) > 12 {

@@ -16,6 +16,7 @@ func init() { root.AddCommand(newRunCmd()) }
 func newRunCmd() *cobra.Command {
 	var capture captureFlags
 	var live, verbose, full bool
+	var reportFile string
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
 		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
@@ -23,7 +24,9 @@ func newRunCmd() *cobra.Command {
 gVisor TCP/IP stack; nothing touches the host's network), start its FTP
 servers, run its steps, then print a ladder diagram of the exchange read back
 from the capture (greetings, logins, TYPE and QUIT left out unless --full)
-and a summary of every transfer (bytes, time, throughput, SHA-256 match). Without an argument the default lab, rfc478, runs. An
+and a summary of every transfer (bytes, time, throughput, SHA-256 match).
+--report FILE.html also writes all of it as one self-contained HTML page
+(see "ftplab report"). Without an argument the default lab, rfc478, runs. An
 argument that is not a file is an embedded lab's name (see "ftplab labs").
 
 The exit status is 0 when every step and expectation held, 1 otherwise.
@@ -32,6 +35,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 "| wireshark -k -i -"); everything else then goes to stderr.`,
 		Example: `  ftplab run
   ftplab run port-steal --capture /tmp/steal.pcapng
+  ftplab run rfc478 --report rfc478.html          # a page to open, print, project
   ftplab run mylab.yaml --capture-data headers    # big transfers: small capture
   ftplab run mylab.yaml --no-capture              # no file; the ladder still drawn
   ftplab run mylab.yaml
@@ -66,6 +70,13 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 					err = perr
 				}
 			}
+			if rep != nil && rep.Ladder != nil && reportFile != "" {
+				if rerr := writeReport(reportFile, reportInput(lab, rep)); rerr != nil && err == nil {
+					err = rerr
+				} else if rerr == nil {
+					fmt.Fprintf(out, "Report: %s\n", reportFile)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -77,6 +88,7 @@ The exit status is 0 when every step and expectation held, 1 otherwise.
 	}
 	capture.add(cmd)
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
+	cmd.Flags().StringVar(&reportFile, "report", "", "also write an HTML report of the run to this file")
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd

@@ -422,11 +422,14 @@ func (a *analyzer) finish() *Ladder {
 		sender, receiver, dir := c.client, c.server, 0
 		cmd := -1
 		for _, an := range anns {
-			if an.verb == "" {
+			// The transfer command of the control connection whose server
+			// is an end of this one says which way the data goes.
+			s := an.ctrl.server.Addr()
+			if an.verb == "" || (s != c.client.Addr() && s != c.server.Addr()) {
 				continue
 			}
 			cmd = an.cmd
-			if s := an.ctrl.server.Addr(); (s == c.client.Addr()) != downloadVerbs[an.verb] {
+			if (s == c.server.Addr()) == downloadVerbs[an.verb] {
 				sender, receiver, dir = c.server, c.client, 1
 			}
 			break
