@@ -131,10 +131,10 @@ func Write(w io.Writer, in Input) error {
 		fmt.Fprintf(b, "<p>No FTP control connection found in %d packets.</p>", in.Ladder.Packets)
 	} else {
 		b.WriteString(`<p class="hint screen">Hover or click an arrow for its time, frames (Wireshark: <code>frame.number == N</code>), bytes, TCP flags and RFC; click a data connection to see what announced it. <button type="button" id="fold">Show logins, TYPE and QUIT</button></p>` + "\n")
+		b.WriteString(`<pre id="details" class="screen" aria-live="polite">Click an arrow.</pre>`)
 		b.WriteString(`<div class="scroll">`)
 		ladderSVG(b, in.Ladder, opts)
 		b.WriteString("</div>\n")
-		b.WriteString(`<pre id="details" class="screen" aria-live="polite">Click an arrow.</pre>`)
 	}
 	b.WriteString("</section>\n")
 
