@@ -11,7 +11,7 @@ FUZZTIME ?= 30s
 # and vsftpd in /usr/sbin, which a normal user's PATH lacks.
 TOOLS := lftp:lftp curl:curl tshark:tshark tcpdump:tcpdump vsftpd:vsftpd \
 	ip:iproute2 unshare:util-linux setpriv:util-linux script:bsdutils \
-	tnftp:tnftp nft:nftables
+	tnftp:tnftp nft:nftables chromium:chromium dot:graphviz
 export PATH := $(PATH):/usr/sbin:/sbin
 
 all: build

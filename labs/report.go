@@ -40,8 +40,10 @@ type StepResult struct {
 	Summary string
 	// Bytes is the number of bytes a transfer copied.
 	Bytes int64
-	// Duration is how long the step took, all of it (connecting, logging
-	// in, the transfer, verification).
+	// Start is when the step began (wall clock, as the capture's
+	// timestamps); Duration is how long the step took, all of it
+	// (connecting, logging in, the transfer, verification).
+	Start    time.Time
 	Duration time.Duration
 	// TransferTime is a transfer's own time: from the transfer command to
 	// the last final reply, what Throughput divides by.
@@ -157,6 +159,8 @@ type PrintOptions struct {
 	// Full draws every line of the ladder; otherwise greetings, logins,
 	// TYPE and QUIT are left out so the transfer reads like RFC 478's table.
 	Full bool
+	// Width is the terminal's width the ladder fits (0: no limit).
+	Width int
 }
 
 // Print writes the ladder, the transfer summary and where the capture is.
@@ -167,7 +171,7 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 			from = "the control connections kept in memory"
 		}
 		fmt.Fprintf(w, "\nLadder of lab %s (from %s):\n\n", r.Lab, from)
-		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full}); err != nil {
+		if err := r.Ladder.Render(w, ladder.Options{Names: r.Names, Order: r.Order, Brief: !opts.Full, Width: opts.Width}); err != nil {
 			return err
 		}
 	}
@@ -218,6 +222,13 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 	}
 	return nil
 }
+
+// SourceText returns the lab file's YAML text, comments included (nil for
+// a lab built in code).
+func (l *Lab) SourceText() []byte { return l.src }
+
+// Describe says in a few words what the step does, e.g. "A: C:/f → B:/f".
+func (s *Step) Describe() string { return s.Action.describe() }
 
 func short(sum string) string {
 	if len(sum) > 12 {

@@ -166,6 +166,7 @@ func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	}
 	defer cancel()
 	t0 := time.Now()
+	res.Start = t0
 	err := s.Action.run(sctx, r, res)
 	res.Duration = time.Since(t0)
 	if err != nil {

@@ -38,6 +38,18 @@ func TestLabsCommand(t *testing.T) {
 	}
 	_, _, err = execCmd(t, newLabsCmd(), "extra")
 	assert.Error(t, err)
+	assert.Equal(t, 2, exitCode(err))
+}
+
+// TestLabsSource: `ftplab labs NAME` prints the embedded lab's source, with
+// the comments that explain it.
+func TestLabsSource(t *testing.T) {
+	out, _, err := execCmd(t, newLabsCmd(), "port-steal")
+	require.NoError(t, err)
+	src, err := labs.EmbeddedSource("port-steal")
+	require.NoError(t, err)
+	assert.Equal(t, string(src), out)
+	assert.Contains(t, out, "# Port stealing (RFC 2577 section 8)")
 }
 
 func TestValidateCommand(t *testing.T) {

@@ -22,13 +22,16 @@ func newLadderCmd() *cobra.Command {
 "tcpdump -i any" writes, or BSD loopback), reassemble its FTP control
 connections (port 21, or any connection whose server greets with 220) and
 print one column per host and one arrow per command, reply and data
-connection, in time order. Hosts show as addresses unless named with
---name ADDR=NAME. --brief leaves out greetings, logins, TYPE and QUIT.`,
+connection, in time order. Hosts show as addresses unless the capture names
+them (ftplab's pcapng does) or --name ADDR=NAME does. --brief leaves out
+greetings, logins, TYPE and QUIT. On a terminal the ladder fits its width.
+Notes at the end say what the capture could not tell: frames cut by a snap
+length, a file that stops in the middle of a frame.`,
 		Example: `  ftplab ladder rfc478.pcapng --name 10.0.0.1=A --name 10.0.0.2=B --name 10.0.0.3=C
   unshare -n sh -c 'ip link set lo up; tcpdump -i lo -w ftp.pcap & ...'; ftplab ladder ftp.pcap`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := ladder.Options{Names: map[netip.Addr]string{}, Brief: brief}
+			opts := ladder.Options{Names: map[netip.Addr]string{}, Brief: brief, Width: termWidth(cmd.OutOrStdout())}
 			for _, n := range names {
 				addr, name, ok := strings.Cut(n, "=")
 				a, err := netip.ParseAddr(addr)

@@ -16,6 +16,7 @@ func init() { root.AddCommand(newRunCmd()) }
 func newRunCmd() *cobra.Command {
 	var capture captureFlags
 	var live, verbose, full bool
+	var reportFile string
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
 		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
@@ -23,7 +24,9 @@ func newRunCmd() *cobra.Command {
 gVisor TCP/IP stack; nothing touches the host's network), start its FTP
 servers, run its steps, then print a ladder diagram of the exchange read back
 from the capture (greetings, logins, TYPE and QUIT left out unless --full)
-and a summary of every transfer (bytes, time, throughput, SHA-256 match). Without an argument the default lab, rfc478, runs. An
+and a summary of every transfer (bytes, time, throughput, SHA-256 match).
+--report FILE.html also writes all of it as one self-contained HTML page
+(see "ftplab report"). Without an argument the default lab, rfc478, runs. An
 argument that is not a file is an embedded lab's name (see "ftplab labs").
 
 The exit status is 0 when every step and expectation held, 1 when one did
@@ -42,6 +45,7 @@ each segment once); --every-hop records it on every NIC that sends it.
 goes away, streaming stops and the run and the capture file go on.`,
 		Example: `  ftplab run
   ftplab run port-steal --capture /tmp/steal.pcapng
+  ftplab run rfc478 --report rfc478.html          # a page to open, print, project
   ftplab run mylab.yaml --capture-data headers    # big transfers: small capture
   ftplab run mylab.yaml --no-capture              # no file; the ladder still drawn
   ftplab run mylab.yaml
@@ -71,8 +75,15 @@ goes away, streaming stops and the run and the capture file go on.`,
 			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
 			rep, err := labs.Run(cmd.Context(), lab, opts)
 			if rep != nil {
-				if perr := rep.Print(out, labs.PrintOptions{Full: full}); perr != nil && err == nil {
+				if perr := rep.Print(out, labs.PrintOptions{Full: full, Width: termWidth(out)}); perr != nil && err == nil {
 					err = perr
+				}
+			}
+			if rep != nil && rep.Ladder != nil && reportFile != "" {
+				if rerr := writeReport(reportFile, reportInput(lab, rep)); rerr != nil && err == nil {
+					err = rerr
+				} else if rerr == nil {
+					fmt.Fprintf(out, "Report: %s\n", reportFile)
 				}
 			}
 			if err != nil {
@@ -86,9 +97,24 @@ goes away, streaming stops and the run and the capture file go on.`,
 	}
 	capture.add(cmd)
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
+	cmd.Flags().StringVar(&reportFile, "report", "", "also write an HTML report of the run to this file")
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd
+}
+
+// termWidth is w's width in columns if it is a terminal, else 0 (no
+// limit).
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // isTerminal reports whether w is a terminal (for progress bars).

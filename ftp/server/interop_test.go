@@ -24,11 +24,7 @@ import (
 // tool returns the path of an external program, or skips the test.
 func tool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("interop test needs %s, which is not installed: %v", name, err)
-	}
-	return p
+	return ftptest.Tool(t, name, "interop test")
 }
 
 // run runs a program with a time limit and returns its combined output.

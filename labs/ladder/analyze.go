@@ -1,8 +1,10 @@
 package ladder
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -38,7 +40,8 @@ type Event struct {
 	// From and To are the sender and receiver; for DataClose, From is the
 	// side that sent the data.
 	From, To netip.AddrPort
-	// Text is the command line (PASS masked) or the reply's first line.
+	// Text is the command line (PASS masked) or the reply's first line, as
+	// far as the capture kept it (see Cut).
 	Text string
 	// Code is a reply's code.
 	Code int
@@ -48,25 +51,101 @@ type Event struct {
 	Bytes int64
 	// Reset is set on a DataClose that ended with a RST.
 	Reset bool
+	// StillOpen marks a DataClose of a connection the capture saw no end
+	// of: its Time and Bytes are those of its last frame.
+	StillOpen bool
 	// Count is a Refused event's number of attempts.
 	Count int
+
+	// Frame is the number (1-based, as Wireshark's frame.number) of the
+	// capture's frame that completed the event: the segment that ended a
+	// line, a data connection's SYN, its first FIN or RST. LastFrame is the
+	// frame of a multi-line reply's last line, a Refused event's last
+	// attempt (equal to Frame otherwise).
+	Frame, LastFrame int
+	// Flags are the TCP flags of Frame, e.g. "PSH ACK" or "SYN".
+	Flags string
+	// Size is the bytes a command or reply took on the wire (CR LF
+	// included), as far as the capture says.
+	Size int
+	// Cut is the number of bytes of this line the capture did not keep
+	// (frames cut short by a snap length): the line's end is unknown.
+	Cut int
+	// Conn is the index in Ladder.Conns of the connection the event is on.
+	Conn int
+	// Announced lists, for a data connection's events, the indices in
+	// Ladder.Events of the commands and replies that announced its
+	// endpoint (PORT, EPRT, SOCK, 227, 229), the first one first.
+	Announced []int
+
+	id  int   // creation order, until finish turns ids into indices
+	ann []int // Announced as ids
+	rec *conn
+}
+
+// Conn is one TCP connection the ladder draws: an FTP control connection
+// or a data connection.
+type Conn struct {
+	// Client and Server are the connection's ends: the SYN's sender and
+	// receiver (for a connection begun before the capture: the side not on
+	// the control port).
+	Client, Server netip.AddrPort
+	// Control marks a control connection.
+	Control bool
+	// Established is set when the handshake completed; Reset when it
+	// ended with a RST.
+	Established, Reset bool
+	// Sender and Receiver are a data connection's direction: the side that
+	// sent more bytes, or for an empty one the side the transfer command
+	// says would send.
+	Sender, Receiver netip.AddrPort
+	// Bytes is the payload a data connection carried from Sender to
+	// Receiver; Retransmits counts retransmitted segments (seen where the
+	// sender's frames were first captured).
+	Bytes       int64
+	Retransmits int
+	// Open is the SYN's time, Close the first FIN or RST (or the last
+	// frame); OpenFrame and CloseFrame their frame numbers.
+	Open, Close           time.Time
+	OpenFrame, CloseFrame int
+	// Command is the index in Ladder.Events of the transfer command (RETR,
+	// STOR, LIST, ...) the data connection served, or -1.
+	Command int
+	// Progress is the data sent from Sender over time.
+	Progress Series
 }
 
 // Ladder is the FTP exchange found in a capture.
 type Ladder struct {
 	// Events in time order.
 	Events []Event
+	// Conns are the control and data connections Events refer to.
+	Conns []Conn
 	// Hosts in order of first appearance in Events (a client before the
 	// server it talks to).
 	Hosts []netip.Addr
+	// Names maps addresses to host names, as the capture's interface
+	// descriptions tell them (pcapng interfaces named "HOST:NIC").
+	Names map[netip.Addr]string
 	// Packets is the number of packets read; Skipped those that did not
 	// decode.
 	Packets, Skipped int
+	// Notes say what the capture did not let the ladder know: frames cut
+	// short, a file that stops in the middle of a frame.
+	Notes []string
 }
 
 type connKey struct{ client, server netip.AddrPort }
 
-// conn is one TCP connection started by a SYN.
+// capPoint is where a frame was captured: its interface and, for Linux
+// cooked captures, its packet type (a loopback frame shows as sent and as
+// received).
+type capPoint struct {
+	iface int
+	kind  uint16
+}
+
+// conn is one TCP connection.
 type conn struct {
 	connKey
 	isn      [2]uint32 // 0: client->server, 1: server->client
@@ -74,13 +153,33 @@ type conn struct {
 	maxEnd   [2]uint32
 	bytes    [2]int64
 	fin      [2]bool // a FIN was seen in that direction
+	point    [2]capPoint
+	havePt   [2]bool
+	ptEnd    [2]uint32 // maxEnd as seen at point
+	retrans  [2]int
+	progress [2]*seriesBuilder
 	synTime  time.Time
 	endTime  time.Time
 	lastTime time.Time
+	synFrame int
+	endFrame int
+	lastFrm  int
 	est      bool
 	ended    bool
 	reset    bool
 	control  bool
+	data     bool // known to be a data connection when it started
+	index    int  // in Ladder.Conns, once finished
+}
+
+// announce is a data endpoint a command or reply announced.
+type announce struct {
+	id   int   // the announcing event
+	ctrl *conn // its control connection
+	time time.Time
+	verb string // the transfer command that followed on ctrl
+	cmd  int    // its event id
+	used bool
 }
 
 type analyzer struct {
@@ -88,14 +187,20 @@ type analyzer struct {
 	conns     map[connKey]*conn
 	order     []*conn
 	events    []Event
-	announced map[netip.AddrPort]bool
+	announced map[netip.AddrPort][]*announce
 	servers   map[netip.AddrPort]bool // control endpoints of FTP servers
 	packets   int
 	skipped   int
+	truncated int                 // frames the capture cut short
+	snap      int                 // the longest captured length of a cut frame
+	cutLines  int                 // control lines with bytes missing
+	cutBytes  int                 // control bytes the capture did not keep
+	cutHosts  map[netip.Addr]bool // hosts with control lines cut short
+	names     map[netip.Addr]string
 }
 
 func newAnalyzer() *analyzer {
-	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort]bool{}, servers: map[netip.AddrPort]bool{}}
+	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{}}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&factory{a: a}))
 	// Bound what waits behind a gap (a frame the capture missed): beyond
 	// this the assembler skips ahead instead of buffering a whole transfer.
@@ -104,16 +209,47 @@ func newAnalyzer() *analyzer {
 	return a
 }
 
-// captureContext hands a packet's capture info to the reassembler.
-type captureContext gopacket.CaptureInfo
+// captureContext hands a packet's capture info, frame number and TCP
+// flags to the reassembler.
+type captureContext struct {
+	ci    gopacket.CaptureInfo
+	frame int
+	flags string
+}
 
 // GetCaptureInfo implements reassembly.AssemblerContext.
-func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return gopacket.CaptureInfo(*c) }
+func (c *captureContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 
-// packet feeds one captured packet.
-func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+// addEvent appends an event and returns its id.
+func (a *analyzer) addEvent(e Event) int {
+	e.id = len(a.events)
+	a.events = append(a.events, e)
+	return e.id
+}
+
+// flags names a segment's TCP flags.
+func flags(tcp *layers.TCP) string {
+	var f []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{tcp.SYN, "SYN"}, {tcp.FIN, "FIN"}, {tcp.RST, "RST"}, {tcp.PSH, "PSH"}, {tcp.ACK, "ACK"}, {tcp.URG, "URG"}} {
+		if x.on {
+			f = append(f, x.name)
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+// packet feeds one captured packet, frame number frame, seen at pt.
+func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, frame int, pt capPoint) {
 	a.packets++
 	p := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+	if sll, ok := p.LinkLayer().(*layers.LinuxSLL); ok {
+		pt.kind = uint16(sll.AddrType)
+	} else if sll2, ok := p.Layer(layers.LayerTypeLinuxSLL2).(*layers.LinuxSLL2); ok {
+		pt.kind = uint16(sll2.PacketType) + 1
+	}
 	var src, dst netip.Addr
 	ipPayload := -1 // bytes after the IP header, as the header says
 	switch ip := p.NetworkLayer().(type) {
@@ -145,37 +281,61 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 	// A frame cut short by the capture (tcpdump -s, ftplab's headers mode)
 	// still says in its IP header how much payload it carried.
 	n := len(tcp.Payload)
-	if full := ipPayload - int(tcp.DataOffset)*4; ci.CaptureLength < ci.Length && full > n {
-		n = full
+	full := ipPayload - int(tcp.DataOffset)*4
+	cut := ci.CaptureLength < ci.Length && full > n
+	if cut {
+		a.truncated++
+		a.snap = max(a.snap, ci.CaptureLength)
 	}
-	a.track(ci.Timestamp, from, to, tcp, n)
-	ctx := captureContext(ci)
+	c := a.track(ci.Timestamp, from, to, tcp, max(n, full*boolInt(cut)), frame, pt)
+	if cut && (c == nil || !c.data) {
+		// A control connection's line is cut: the stream is told which
+		// bytes are missing by a run of NULs (which FTP lines never carry)
+		// in their place, so it knows where its knowledge stops and
+		// starts again.
+		padded := make([]byte, full)
+		copy(padded, tcp.Payload)
+		tcp.Payload = padded
+	}
+	ctx := captureContext{ci: ci, frame: frame, flags: flags(tcp)}
 	a.asm.AssembleWithContext(p.NetworkLayer().NetworkFlow(), tcp, &ctx)
 }
 
-// track follows handshakes, payload and teardown of every connection.
-func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP, n int) {
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// track follows handshakes, payload and teardown of every connection and
+// returns the packet's connection (nil if it began before the capture and
+// is no FTP control connection).
+func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP, n, frame int, pt capPoint) *conn {
 	if tcp.SYN && !tcp.ACK {
 		k := connKey{from, to}
 		if c := a.conns[k]; c != nil && c.isn[0] == tcp.Seq {
-			return // the same SYN captured again (another interface, or a retransmission)
+			return c // the same SYN captured again (another interface, or a retransmission)
 		}
-		c := &conn{connKey: k, synTime: ts, lastTime: ts}
+		c := &conn{connKey: k, synTime: ts, lastTime: ts, synFrame: frame, lastFrm: frame, data: a.isData(to)}
 		c.isn[0], c.haveISN[0], c.maxEnd[0] = tcp.Seq, true, tcp.Seq+1
 		a.conns[k] = c
 		a.order = append(a.order, c)
-		return
+		return c
 	}
 	c, dir := a.conns[connKey{from, to}], 0
 	if c == nil {
 		c, dir = a.conns[connKey{to, from}], 1
 	}
 	if c == nil {
-		return // started before the capture: only reassembly sees it
+		return nil // started before the capture: only reassembly sees it
 	}
-	c.lastTime = ts
+	c.lastTime, c.lastFrm = ts, frame
 	if tcp.SYN && tcp.ACK && dir == 1 && !c.haveISN[1] {
 		c.isn[1], c.haveISN[1], c.maxEnd[1], c.est = tcp.Seq, true, tcp.Seq+1, true
+	}
+	if !c.havePt[dir] {
+		c.point[dir], c.havePt[dir], c.ptEnd[dir] = pt, true, c.maxEnd[dir]
 	}
 	// The bytes moved are where the sequence numbers got to: a FIN or RST
 	// carries them too, so a capture that kept only a data connection's
@@ -189,47 +349,137 @@ func (a *analyzer) track(ts time.Time, from, to netip.AddrPort, tcp *layers.TCP,
 		if d := int32(end - c.maxEnd[dir]); d > 0 && (n > 0 || d < 1<<30) {
 			c.bytes[dir] += int64(d)
 			c.maxEnd[dir] = end
+			if !c.control {
+				if c.progress[dir] == nil {
+					c.progress[dir] = newSeriesBuilder(c.synTime)
+				}
+				c.progress[dir].add(ts, int64(d), 0)
+			}
+		}
+		// A segment the first capture point saw before is a retransmission.
+		if pt == c.point[dir] && n > 0 {
+			if int32(end-c.ptEnd[dir]) <= 0 {
+				c.retrans[dir]++
+				if c.progress[dir] != nil {
+					c.progress[dir].add(ts, 0, 1)
+				}
+			} else {
+				c.ptEnd[dir] = end
+			}
 		}
 	}
 	c.fin[dir] = c.fin[dir] || tcp.FIN
 	if (tcp.FIN || tcp.RST) && !c.ended {
-		c.ended, c.endTime, c.reset = true, ts, tcp.RST
+		c.ended, c.endTime, c.reset, c.endFrame = true, ts, tcp.RST, frame
 	}
+	return c
 }
+
+// downloadVerbs are the transfer commands whose data the control
+// connection's server sends; STOR, STOU and APPE receive.
+var downloadVerbs = map[string]bool{"RETR": true, "RTRV": true, "LIST": true, "NLST": true, "MLSD": true}
+
+// transferVerbs are the commands that use a data connection.
+var transferVerbs = map[string]bool{"RETR": true, "RTRV": true, "LIST": true, "NLST": true, "MLSD": true, "STOR": true, "STOU": true, "APPE": true}
 
 // finish flushes reassembly and turns connections into events.
 func (a *analyzer) finish() *Ladder {
 	a.asm.FlushAll()
+	l := &Ladder{Packets: a.packets, Skipped: a.skipped, Names: a.names}
 	refused := map[connKey]*Event{}
+	var unknown []string
 	for _, c := range a.order {
-		if c.control || !a.isData(c.server) {
+		if c.control {
+			c.index = len(l.Conns)
+			l.Conns = append(l.Conns, Conn{Client: c.client, Server: c.server, Control: true, Established: c.est, Reset: c.reset,
+				Open: c.synTime, Close: c.endTime, OpenFrame: c.synFrame, CloseFrame: c.endFrame, Command: -1})
 			continue
+		}
+		anns := a.claim(c)
+		if anns == nil && !a.isDefaultData(c.server) {
+			if c.est && c.bytes[0]+c.bytes[1] > 0 && a.cutBytes > 0 && a.knownHost(c.client.Addr()) && a.knownHost(c.server.Addr()) {
+				unknown = append(unknown, fmt.Sprintf("%s → %s (%d bytes)", c.client, c.server, max(c.bytes[0], c.bytes[1])))
+			}
+			continue
+		}
+		var annIDs []int
+		for _, an := range anns {
+			annIDs = append(annIDs, an.id)
 		}
 		if !c.est {
 			k := connKey{netip.AddrPortFrom(c.client.Addr(), 0), c.server}
 			if e := refused[k]; e != nil {
 				e.Count++
+				e.LastFrame = c.synFrame
 				continue
 			}
-			refused[k] = &Event{Time: c.synTime, Kind: Refused, From: c.client, To: c.server, Count: 1}
+			c.index = len(l.Conns)
+			l.Conns = append(l.Conns, Conn{Client: c.client, Server: c.server, Open: c.synTime, OpenFrame: c.synFrame, Command: -1})
+			refused[k] = &Event{Time: c.synTime, Kind: Refused, From: c.client, To: c.server, Count: 1,
+				Frame: c.synFrame, LastFrame: c.synFrame, Flags: "SYN", ann: annIDs, rec: c}
 			continue
 		}
-		a.events = append(a.events, Event{Time: c.synTime, Kind: DataOpen, From: c.client, To: c.server})
-		end := c.endTime
+		sender, receiver, dir := c.client, c.server, 0
+		cmd := -1
+		for _, an := range anns {
+			// The transfer command of the control connection whose server
+			// is an end of this one says which way the data goes.
+			s := an.ctrl.server.Addr()
+			if an.verb == "" || (s != c.client.Addr() && s != c.server.Addr()) {
+				continue
+			}
+			cmd = an.cmd
+			if (s == c.server.Addr()) == downloadVerbs[an.verb] {
+				sender, receiver, dir = c.server, c.client, 1
+			}
+			break
+		}
+		if c.bytes[0] != c.bytes[1] { // what moved says who sent
+			sender, receiver, dir = c.client, c.server, 0
+			if c.bytes[1] > c.bytes[0] {
+				sender, receiver, dir = c.server, c.client, 1
+			}
+		}
+		end, endFrame, how := c.endTime, c.endFrame, "FIN"
+		if c.reset {
+			how = "RST"
+		}
 		if !c.ended {
-			end = c.lastTime
+			end, endFrame, how = c.lastTime, c.lastFrm, ""
 		}
-		closeEv := Event{Time: end, Kind: DataClose, From: c.client, To: c.server, Bytes: c.bytes[0], Reset: c.reset}
-		if c.bytes[1] > c.bytes[0] {
-			closeEv.From, closeEv.To, closeEv.Bytes = c.server, c.client, c.bytes[1]
-		}
-		a.events = append(a.events, closeEv)
+		c.index = len(l.Conns)
+		l.Conns = append(l.Conns, Conn{Client: c.client, Server: c.server, Established: true, Reset: c.reset,
+			Sender: sender, Receiver: receiver, Bytes: c.bytes[dir], Retransmits: c.retrans[dir],
+			Open: c.synTime, Close: end, OpenFrame: c.synFrame, CloseFrame: endFrame, Command: cmd,
+			Progress: c.progress[dir].series()})
+		a.addEvent(Event{Time: c.synTime, Kind: DataOpen, From: c.client, To: c.server, Frame: c.synFrame, LastFrame: c.synFrame, Flags: "SYN", ann: annIDs, rec: c})
+		a.addEvent(Event{Time: end, Kind: DataClose, From: sender, To: receiver, Bytes: c.bytes[dir], Reset: c.reset, StillOpen: !c.ended,
+			Frame: endFrame, LastFrame: endFrame, Flags: how, ann: annIDs, rec: c})
 	}
 	for _, e := range refused {
-		a.events = append(a.events, *e)
+		a.addEvent(*e)
 	}
 	slices.SortStableFunc(a.events, func(x, y Event) int { return x.Time.Compare(y.Time) })
-	l := &Ladder{Events: a.events, Packets: a.packets, Skipped: a.skipped}
+	index := make([]int, len(a.events))
+	for i, e := range a.events {
+		index[e.id] = i
+	}
+	for i := range a.events {
+		e := &a.events[i]
+		for _, id := range e.ann {
+			e.Announced = append(e.Announced, index[id])
+		}
+		if e.rec != nil {
+			e.Conn = e.rec.index
+		}
+		e.id, e.ann, e.rec = 0, nil, nil
+	}
+	for i := range l.Conns {
+		if c := &l.Conns[i]; c.Command >= 0 {
+			c.Command = index[c.Command]
+		}
+	}
+	l.Events = a.events
 	seen := map[netip.Addr]bool{}
 	for _, e := range a.events {
 		first, second := e.From, e.To
@@ -243,15 +493,63 @@ func (a *analyzer) finish() *Ladder {
 			}
 		}
 	}
+	if a.truncated > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("%d of %d frames were cut short by the capture (snap length %d bytes); data bytes are counted from the IP headers", a.truncated, a.packets, a.snap))
+	}
+	if a.cutBytes > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("%d bytes of control connections were not captured; %d lines lost their end (shown ending in …): what they said there, and any data connection they announced, is unknown", a.cutBytes, a.cutLines))
+	}
+	if len(unknown) > 0 {
+		l.Notes = append(l.Notes, fmt.Sprintf("connections that carried data but that no complete announcement names (not drawn): %s", strings.Join(unknown, ", ")))
+	}
 	return l
+}
+
+// knownHost reports whether addr has an FTP control connection.
+func (a *analyzer) knownHost(addr netip.Addr) bool {
+	for _, c := range a.order {
+		if c.control && (c.client.Addr() == addr || c.server.Addr() == addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// claim returns the announcements of c's server endpoint made before c's
+// SYN and not claimed by an earlier connection, and marks them claimed.
+// Attempts that were refused or reset (a port thief's) claim nothing:
+// they share the announcements of the connection that follows.
+func (a *analyzer) claim(c *conn) []*announce {
+	var out []*announce
+	for _, an := range a.announced[c.server] {
+		if !an.used && !an.time.After(c.synTime) {
+			out = append(out, an)
+		}
+	}
+	if len(out) == 0 { // all claimed: a second connection to one endpoint
+		for _, an := range a.announced[c.server] {
+			if !an.time.After(c.synTime) {
+				out = []*announce{an}
+			}
+		}
+	}
+	if c.est && !c.reset {
+		for _, an := range out {
+			an.used = true
+		}
+	}
+	return out
 }
 
 // isData reports whether a connection to server endpoint ep is an FTP data
 // connection: announced by PORT/EPRT/SOCK or a 227/229 reply, or to a
 // server's default data port (control port - 1, RFC 959 §3.2).
 func (a *analyzer) isData(ep netip.AddrPort) bool {
-	if a.announced[ep] {
-		return true
-	}
+	return len(a.announced[ep]) > 0 || a.isDefaultData(ep)
+}
+
+// isDefaultData reports whether ep is a known FTP server's default data
+// port.
+func (a *analyzer) isDefaultData(ep netip.AddrPort) bool {
 	return a.servers[netip.AddrPortFrom(ep.Addr(), ep.Port()+1)]
 }

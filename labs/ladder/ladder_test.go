@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"regexp"
@@ -28,8 +29,8 @@ func labels(t *testing.T, l *Ladder, names map[string]string) []string {
 	require.NoError(t, l.Render(&b, Options{Names: nm}))
 	var out []string
 	for i, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-		if i < 2 {
-			continue // header
+		if i < 2 || strings.HasPrefix(line, "(") {
+			continue // header, notes
 		}
 		m := eventLine.FindStringSubmatch(line)
 		require.NotNil(t, m, "event line %q", line)
@@ -223,8 +224,8 @@ func TestLinkTypesAndEdgeCases(t *testing.T) {
 	}
 }
 
-// TestMalformedCaptures: a file that is not a capture, or is cut short, is
-// a clear error, never a panic or a half ladder.
+// TestMalformedCaptures: a file that is not a capture is a clear error,
+// never a panic; one cut short is drawn as far as it goes, with a note.
 func TestMalformedCaptures(t *testing.T) {
 	s := newSynth(t, layers.LinkTypeEthernet)
 	rfc478(s)
@@ -236,9 +237,6 @@ func TestMalformedCaptures(t *testing.T) {
 	}{
 		{"empty", nil, "too short"},
 		{"text", []byte("220 this is not a capture\r\n"), "not a pcap or pcapng file"},
-		{"pcap cut in a packet", pcap[:len(pcap)-7], "truncated"},
-		{"pcap cut in a header", pcap[:24+10], "truncated"},
-		{"pcapng cut in a block", ng[:len(ng)-9], ""},
 		{"pcapng header only", ng[:12], "pcapng header"},
 	}
 	for _, tc := range tests {
@@ -251,6 +249,29 @@ func TestMalformedCaptures(t *testing.T) {
 	}
 	_, err := ReadFile("testdata/does-not-exist.pcap")
 	require.ErrorIs(t, err, os.ErrNotExist)
+
+	cut := []struct {
+		name   string
+		data   []byte
+		events int // at least this many drawn
+		frame  int // the frame it stops in
+	}{
+		{"pcap cut in a packet", pcap[:len(pcap)-7], len(rfc478Exchange), len(s.pkts)},
+		{"pcap cut in a header", pcap[:24+10], 0, 1},
+		{"pcapng cut in a block", ng[:len(ng)-9], len(rfc478Exchange), 2 * len(s.pkts)},
+	}
+	for _, tc := range cut {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := Read(bytes.NewReader(tc.data))
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, len(l.Events), tc.events)
+			require.NotEmpty(t, l.Notes)
+			assert.Contains(t, l.Notes[len(l.Notes)-1], fmt.Sprintf("the capture stops in frame %d", tc.frame))
+			var b bytes.Buffer
+			require.NoError(t, l.Render(&b, Options{}))
+			assert.Contains(t, b.String(), "(note: the capture stops in frame")
+		})
+	}
 }
 
 // TestBrief hides the session chatter and keeps RFC 478's table.

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -27,6 +29,11 @@ var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
 // packetSource yields packets with their link type.
 type packetSource interface {
 	next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, err error)
+}
+
+// namer is a packetSource whose interfaces may tell host names.
+type namer interface {
+	names(into map[netip.Addr]string)
 }
 
 type pcapSource struct{ r *pcapgo.Reader }
@@ -48,6 +55,31 @@ func (s ngSource) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) 
 		return nil, ci, 0, fmt.Errorf("packet on unknown interface %d: %w", ci.InterfaceIndex, err)
 	}
 	return data, ci, iface.LinkType, nil
+}
+
+// names reads host names from interfaces named "HOST:NIC" whose
+// description lists the NIC's addresses, as ftplab writes them ("host B
+// NIC eth0 MAC 02:… addresses [10.0.0.2/24]").
+func (s ngSource) names(into map[netip.Addr]string) {
+	for i := range s.r.NInterfaces() {
+		iface, err := s.r.Interface(i)
+		if err != nil {
+			continue
+		}
+		host, _, ok := strings.Cut(iface.Name, ":")
+		_, list, found := strings.Cut(iface.Description, "addresses [")
+		if !ok || !found || host == "" {
+			continue
+		}
+		list, _, _ = strings.Cut(list, "]")
+		for _, f := range strings.Fields(list) {
+			if p, err := netip.ParsePrefix(f); err == nil {
+				into[p.Addr()] = host
+			} else if a, err := netip.ParseAddr(f); err == nil {
+				into[a] = host
+			}
+		}
+	}
 }
 
 // openSource detects pcap or pcapng from the first bytes.
@@ -72,28 +104,36 @@ func openSource(r io.Reader) (packetSource, error) {
 }
 
 // Read reads a whole pcap or pcapng capture and returns its FTP exchanges.
-// A file that is not a capture, or is cut off in the middle of a record,
-// is an error; single packets that do not decode are skipped and counted.
+// A file that is not a capture is an error; one that stops in the middle
+// of a record (a capture still being written, or cut with head -c) gives
+// the ladder of what was read, with a note that says where it stopped.
+// Single packets that do not decode are skipped and counted.
 func Read(r io.Reader) (*Ladder, error) {
 	src, err := openSource(r)
 	if err != nil {
 		return nil, err
 	}
 	a := newAnalyzer()
+	var stopped string
 	for n := 1; ; n++ {
 		data, ci, lt, err := src.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, fmt.Errorf("capture truncated in packet %d: %w", n, err)
-			}
-			return nil, fmt.Errorf("capture packet %d: %w", n, err)
+			stopped = fmt.Sprintf("the capture stops in frame %d (%v): later frames are unknown", n, err)
+			break
 		}
-		a.packet(data, ci, lt)
+		a.packet(data, ci, lt, n, capPoint{iface: ci.InterfaceIndex})
 	}
-	return a.finish(), nil
+	if nm, ok := src.(namer); ok {
+		nm.names(a.names)
+	}
+	l := a.finish()
+	if stopped != "" {
+		l.Notes = append(l.Notes, stopped)
+	}
+	return l, nil
 }
 
 // ReadFile reads the capture at path.

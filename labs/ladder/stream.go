@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/gopacket/gopacket"
@@ -55,17 +54,33 @@ type stream struct {
 	sawSYN         bool
 	control        bool
 	notControl     bool
+	rec            *conn
 	lines          [2]proto.LineDecoder // 0: client->server, 1: server->client
+	cut            [2]int               // bytes of the current line the capture did not keep
+	start          [2]int               // frame where the current line began
 	multi          int                  // code of a multi-line reply in progress
 	multiIdx       int                  // its event index
+	pending        []*announce          // endpoints announced here, waiting for a transfer command
 }
 
+// markControl makes the stream a control connection; one that began before
+// the capture gets a connection record of its own.
 func (s *stream) markControl() {
 	s.control = true
 	s.a.servers[s.server] = true
-	if c := s.a.conns[connKey{s.client, s.server}]; c != nil {
-		c.control = true
+	c := s.a.conns[connKey{s.client, s.server}]
+	if c == nil {
+		if c = s.a.conns[connKey{s.server, s.client}]; c != nil {
+			c.connKey = connKey{s.client, s.server}
+		}
 	}
+	if c == nil {
+		c = &conn{connKey: connKey{s.client, s.server}}
+		s.a.conns[c.connKey] = c
+		s.a.order = append(s.a.order, c)
+	}
+	c.control = true
+	s.rec = c
 }
 
 // Accept takes every segment, including those of connections whose SYN
@@ -91,92 +106,166 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 	}
 	data := sg.Fetch(avail)
 	if !s.control {
-		// The server speaks first on a control connection: a 220 greeting.
-		if d == 1 && bytes.HasPrefix(data, []byte("220")) {
+		// A data connection is known by the announcement that created it,
+		// whatever it carries; otherwise the server speaks first on a
+		// control connection: a 220 greeting.
+		switch {
+		case s.a.isData(s.server) || s.a.isData(s.client):
+			s.notControl = true
+			return
+		case s.a.cutHosts[s.server.Addr()] && s.a.cutHosts[s.client.Addr()]:
+			// Lines between these hosts were cut: this may be the data
+			// connection one of them announced. Not known, so not drawn.
+			s.notControl = true
+			return
+		case d == 1 && bytes.HasPrefix(data, []byte("220")):
 			s.markControl()
-		} else if d == 0 && !s.sawSYN && bytes.HasPrefix(data, []byte("220")) {
+		case d == 0 && !s.sawSYN && bytes.HasPrefix(data, []byte("220")):
 			s.client, s.server, s.firstIsClient = s.server, s.client, !s.firstIsClient
 			d = 1
 			s.markControl()
-		} else {
+		default:
 			s.notControl = true
 			return
 		}
 	}
-	ts := ac.GetCaptureInfo().Timestamp
+	ctx := ac.(*captureContext)
 	for _, b := range data {
-		if !s.lines[d].Feed(b) {
+		if b == 0 { // a byte the capture did not keep (see analyzer.packet)
+			s.cut[d]++
 			continue
 		}
-		if line, err := s.lines[d].Line(); err == nil { // a line too long is no FTP
-			s.line(d, line, ts)
+		if s.cut[d] > 0 {
+			s.a.cutBytes += s.cut[d]
+			if s.lines[d].Pending() > 0 {
+				s.endLine(d, ctx) // the cut line's end is unknown: the next segment starts afresh
+			}
+		}
+		s.cut[d] = 0
+		if s.lines[d].Pending() == 0 && s.start[d] == 0 {
+			s.start[d] = ctx.frame
+		}
+		if s.lines[d].Feed(b) {
+			s.endLine(d, ctx)
 		}
 	}
+	if s.cut[d] > 0 && s.lines[d].Pending() > 0 {
+		s.a.cutBytes += s.cut[d]
+		s.endLine(d, ctx)
+		s.cut[d] = 0
+	}
+}
+
+// endLine records the line of direction d that the current segment ended
+// (or that the capture cut).
+func (s *stream) endLine(d int, ctx *captureContext) {
+	cut := s.cut[d]
+	start := s.start[d]
+	s.start[d] = 0
+	line, err := s.lines[d].Line()
+	if err != nil { // a line too long is no FTP
+		return
+	}
+	if cut > 0 {
+		s.a.cutLines++
+		s.a.cutHosts[s.client.Addr()], s.a.cutHosts[s.server.Addr()] = true, true
+	}
+	e := Event{Time: ctx.ci.Timestamp, From: s.client, To: s.server, Frame: ctx.frame, LastFrame: ctx.frame, Flags: ctx.flags,
+		Size: len(line) + 2, Cut: cut, rec: s.rec}
+	if start > 0 {
+		e.Frame = start
+	}
+	if cut > 0 {
+		e.Size = len(line) + cut
+	}
+	if d == 0 {
+		s.command(line, e)
+		return
+	}
+	e.From, e.To = s.server, s.client
+	s.reply(line, e)
 }
 
 // ReassemblyComplete ends the stream.
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool { return true }
 
-func (s *stream) line(d int, text string, ts time.Time) {
-	if d == 0 {
-		s.command(text, ts)
-		return
-	}
-	s.reply(text, ts)
+// announce records a data endpoint announced by event id.
+func (s *stream) announce(ep netip.AddrPort, id int) {
+	an := &announce{id: id, ctrl: s.rec, time: s.a.events[id].Time}
+	s.a.announced[ep] = append(s.a.announced[ep], an)
+	s.pending = append(s.pending, an)
 }
 
 // command records a client line and the data endpoint a PORT, SOCK or EPRT
-// announces.
-func (s *stream) command(text string, ts time.Time) {
+// announces; a transfer command claims what was announced before it.
+func (s *stream) command(text string, e Event) {
 	verb, arg, _ := strings.Cut(text, " ")
-	shown := text
-	switch strings.ToUpper(verb) {
-	case "PASS":
-		shown = verb + " ****"
+	verb = strings.ToUpper(verb)
+	e.Kind, e.Text = Command, text
+	if verb == "PASS" {
+		e.Text = "PASS ****"
+	}
+	id := s.a.addEvent(e)
+	if e.Cut > 0 {
+		return
+	}
+	switch verb {
 	case "PORT", "SOCK":
 		if ap, err := proto.ParsePORT(arg); err == nil {
-			s.a.announced[ap] = true
+			s.announce(ap, id)
 		}
 	case "EPRT":
 		if ap, err := proto.ParseEPRT(arg); err == nil {
-			s.a.announced[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
+			s.announce(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), id)
 		}
 	}
-	s.a.events = append(s.a.events, Event{Time: ts, Kind: Command, From: s.client, To: s.server, Text: shown})
+	if transferVerbs[verb] {
+		for _, an := range s.pending {
+			an.verb, an.cmd = verb, id
+		}
+		s.pending = nil
+	}
 }
 
 // reply records a server reply (a multi-line reply as one event) and the
 // endpoint a 227 or 229 reply announces.
-func (s *stream) reply(text string, ts time.Time) {
+func (s *stream) reply(text string, e Event) {
 	if s.multi != 0 {
-		s.a.events[s.multiIdx].Lines++
+		m := &s.a.events[s.multiIdx]
+		m.Lines++
+		m.Size += e.Size
+		m.Cut += e.Cut
+		m.LastFrame = e.LastFrame
 		if len(text) >= 4 && text[3] == ' ' && text[:3] == strconv.Itoa(s.multi) {
 			s.multi = 0
 		}
 		return
 	}
-	ev := Event{Time: ts, Kind: Reply, From: s.server, To: s.client, Text: text, Lines: 1}
+	e.Kind, e.Text, e.Lines = Reply, text, 1
 	if len(text) >= 3 {
 		if code, err := strconv.Atoi(text[:3]); err == nil && code >= 100 && code <= 599 {
-			ev.Code = code
+			e.Code = code
 		}
 	}
 	rest := ""
 	if len(text) > 4 {
 		rest = text[4:]
 	}
-	switch ev.Code {
+	id := s.a.addEvent(e)
+	if e.Code != 0 && len(text) >= 4 && text[3] == '-' {
+		s.multi, s.multiIdx = e.Code, id
+	}
+	if e.Cut > 0 {
+		return
+	}
+	switch e.Code {
 	case 227:
 		if ap, err := proto.ParsePASVReply(rest); err == nil {
-			s.a.announced[ap] = true
+			s.announce(ap, id)
 		}
 	case 229:
 		if port, err := proto.ParseEPSVReply(rest); err == nil {
-			s.a.announced[netip.AddrPortFrom(s.server.Addr(), port)] = true
+			s.announce(netip.AddrPortFrom(s.server.Addr(), port), id)
 		}
 	}
-	if ev.Code != 0 && len(text) >= 4 && text[3] == '-' {
-		s.multi, s.multiIdx = ev.Code, len(s.a.events)
-	}
-	s.a.events = append(s.a.events, ev)
 }

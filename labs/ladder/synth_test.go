@@ -128,9 +128,9 @@ func (s *synth) pcap() []byte {
 // two interfaces, as ftplab records a frame at both ends of a link).
 func (s *synth) pcapngTwice() []byte {
 	var b bytes.Buffer
-	w, err := pcapgo.NewNgWriterInterface(&b, pcapgo.NgInterface{Name: "A:eth0", LinkType: s.lt, SnapLength: 65536}, pcapgo.DefaultNgWriterOptions)
+	w, err := pcapgo.NewNgWriterInterface(&b, pcapgo.NgInterface{Name: "A:eth0", Description: "host A NIC eth0 MAC 02:00:00:00:00:01 addresses [10.0.0.1/24 fd00::1/64]", LinkType: s.lt, SnapLength: 65536}, pcapgo.DefaultNgWriterOptions)
 	require.NoError(s.t, err)
-	second, err := w.AddInterface(pcapgo.NgInterface{Name: "B:eth0", LinkType: s.lt, SnapLength: 65536})
+	second, err := w.AddInterface(pcapgo.NgInterface{Name: "B:eth0", Description: "host B NIC eth0 MAC 02:00:00:00:00:02 addresses [10.0.0.2/24]", LinkType: s.lt, SnapLength: 65536})
 	require.NoError(s.t, err)
 	for i, p := range s.pkts {
 		for _, iface := range []int{0, second} {

@@ -6,7 +6,12 @@
 # downloading in passive (EPSV, PASV) and active (PORT) modes, and lftp
 # copying server to server (FXP: PASV to the destination, PORT to the source).
 #
-# Usage (as root, from this directory): sh mkcapture.sh
+# With the argument "cut" it writes instead the fixtures of captures that
+# lose information: snap96.pcap (tcpdump -s 96 of curl downloading a
+# 300000-byte file in passive mode) and motd.pcap (curl downloading, in
+# passive mode, a file whose content looks like FTP replies).
+#
+# Usage (as root, from this directory): sh mkcapture.sh [cut]
 set -eu
 if [ "${FTPLAB_MKCAPTURE_NS:-}" != 1 ]; then
 	exec unshare -n env FTPLAB_MKCAPTURE_NS=1 sh "$0" "$@"
@@ -46,6 +51,21 @@ printf 'RFC 478: FTP server-server interaction.\n%.0s' $(seq 1 40) > "$tmp/root2
 chmod 644 "$tmp/root2/hello.txt"
 vsftpd "$tmp/vsftpd2.conf" & pids="$pids $!"
 vsftpd "$tmp/vsftpd3.conf" & pids="$pids $!"
+if [ "${1:-}" = cut ]; then
+	head -c 300000 /dev/zero | tr '\0' 'x' > "$tmp/root2/big.bin"
+	printf '220 Welcome\r\n227 Entering Passive Mode (10,0,0,9,0,25).\r\n' > "$tmp/root2/motd.txt"
+	chmod 644 "$tmp/root2/big.bin" "$tmp/root2/motd.txt"
+	tcpdump -q -U -i lo -s 96 -w "$tmp/snap96.pcap" tcp 2>/dev/null & dumps="$!"
+	tcpdump -q -U -i lo -w "$tmp/motd.pcap" tcp 2>/dev/null & dumps="$dumps $!"
+	sleep 1
+	curl -sS -o /dev/null --disable-epsv ftp://127.0.0.2/big.bin
+	curl -sS -o /dev/null --disable-epsv ftp://127.0.0.2/motd.txt
+	sleep 1
+	kill -INT $dumps
+	wait $dumps 2>/dev/null || true
+	cp "$tmp/snap96.pcap" "$tmp/motd.pcap" "$out/"
+	exit 0
+fi
 tcpdump -q -U -i lo -w "$tmp/lo.pcap" tcp 2>/dev/null & dumps="$!"
 tcpdump -q -U -i any -w "$tmp/any.pcap" tcp 2>/dev/null & dumps="$dumps $!"
 sleep 1
