@@ -2,7 +2,6 @@ package report
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,18 +130,30 @@ func (c *cdp) eval(t *testing.T, expr string, out any) {
 // (inside the test's own network namespace) and returns its page-level
 // websocket URL.
 func startBrowser(t *testing.T, path string) string {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+	// Chromium's helper processes write to its profile until they exit:
+	// the whole process group is killed and waited for before the profile
+	// is removed.
+	profile, err := os.MkdirTemp("", "ftplab-chromium-")
+	require.NoError(t, err)
+	cmd := exec.Command(path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps", "--hide-scrollbars",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--remote-allow-origins=*",
 		"--window-size=1280,900", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
-		cancel()
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
+		for range 50 { // helpers of the group may outlive the main process briefly
+			if syscall.Kill(-cmd.Process.Pid, 0) != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		_ = os.RemoveAll(profile)
 	})
 	found := make(chan string, 1)
 	go func() {
