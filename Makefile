@@ -7,11 +7,8 @@ PKGS    := ./...
 .PHONY: all build demo test race tools vet bench fuzz clean
 FUZZTIME ?= 30s
 
-# Programs the tests drive (program:Debian package). Debian keeps ip, nft
-# and vsftpd in /usr/sbin, which a normal user's PATH lacks.
-TOOLS := lftp:lftp curl:curl tshark:tshark tcpdump:tcpdump vsftpd:vsftpd \
-	ip:iproute2 unshare:util-linux setpriv:util-linux script:bsdutils \
-	tnftp:tnftp nft:nftables chromium:chromium dot:graphviz
+# Debian keeps ip, nft and vsftpd in /usr/sbin, which a normal user's PATH
+# lacks.
 export PATH := $(PATH):/usr/sbin:/sbin
 
 all: build
@@ -26,15 +23,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . ; echo "gofmt needed"; exit 1)
 	$(GO) vet $(PKGS)
 
-# Fails, printing the apt-get command to run, when a program the tests
-# need is missing (elsewhere the tests would skip; under CI=true they fail).
+# Installs the programs the tests drive where one is missing (as root or
+# with password-less sudo; otherwise prints the apt-get line to run and
+# fails). The list is in .ci/install-deps.
 tools:
-	@missing=; for tp in $(TOOLS); do command -v $${tp%%:*} >/dev/null || missing="$$missing $${tp#*:}"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "make test: programs the tests need are missing; install them with:"; \
-	  echo "  sudo apt-get install -y --no-install-recommends$$(printf ' %s' $$missing | tr ' ' '\n' | sort -u | tr '\n' ' ' | sed 's/ *$$//')"; \
-	  exit 1; \
-	fi
+	@bash .ci/install-deps
 
 test: tools vet
 	$(GO) test -count=1 -timeout 14m $(PKGS)
