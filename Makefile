@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/ftplab
 PKGS    := ./...
 
-.PHONY: all build demo test race tools vet bench fuzz clean
+.PHONY: all build demo test race tools vet bench fuzz soak clean
 FUZZTIME ?= 30s
 
 # Debian keeps ip, nft and vsftpd in /usr/sbin, which a normal user's PATH
@@ -36,6 +36,11 @@ test: tools vet
 # Every test under the race detector (a few minutes on two cores).
 race:
 	$(GO) test -race -count=1 -timeout 14m $(PKGS)
+
+# A bounded soak: 1000 lab runs (the embedded labs in turn) in one process,
+# checking that goroutines, file descriptors and the heap stay flat.
+soak:
+	FTPLAB_SOAK_RUNS=1000 $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./labs/
 
 bench:
 	$(GO) test -run '^$$' -bench LabFXP -benchtime 3x ./labs/
