@@ -95,13 +95,12 @@ func peakHeap() (stop func() uint64) {
 
 // BenchmarkLabFXP copies a generated file (1 GiB) between two virtual
 // servers through labs.Run, as `ftplab run` does, with each capture choice
-// (the full capture goes to tmpfs), and in the same run the kernel's
+// (the full capture goes to tmpfs), and, right before each, the kernel's
 // reference: vsftpd ⇒ vsftpd driven by lftp across network namespaces
-// joined by veth and a bridge. It reports MB/s over the transfer (command
+// joined by veth and a bridge (the median of three copies). It reports MB/s over the transfer (command
 // to final reply), the ratio to the kernel (x-kernel), and the peak heap.
 func BenchmarkLabFXP(b *testing.B) {
 	size := benchFXPSize(b)
-	kernel := kernelFXP(b, size)
 	for _, data := range []CaptureData{CaptureNone, CaptureHeaders, CaptureFull} {
 		name := "capture=" + string(data)
 		if data == CaptureNone {
@@ -111,6 +110,7 @@ func BenchmarkLabFXP(b *testing.B) {
 			lab, err := Load("bench-fxp.yaml", []byte(fxpLabYAML(size, data)))
 			require.NoError(b, err)
 			dir := ftptest.TmpfsDir(b)
+			kernel := kernelFXP(b, size) // right before: the machine's load changes
 			var moved, took float64
 			var peak uint64
 			for b.Loop() {
