@@ -38,6 +38,12 @@ type ourServer struct {
 // in, and Network when nil.
 func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 	tb.Helper()
+	return startServing(tb, addr, cfg, false)
+}
+
+// startServing is startServer, serving implicit FTPS with implicit.
+func startServing(tb testing.TB, addr string, cfg server.Config, implicit bool) ourServer {
+	tb.Helper()
 	mem := store.NewMem()
 	if cfg.Network == nil {
 		cfg.Network = osNet
@@ -56,7 +62,11 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 		require.NoError(tb, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	serve := srv.Serve
+	if implicit {
+		serve = srv.ServeTLS
+	}
+	go func() { done <- serve(ctx, ln) }()
 	tb.Cleanup(func() {
 		cancel()
 		_ = srv.Close()
