@@ -109,16 +109,22 @@ func loopbackPair() (netip.Addr, netip.Addr) {
 // trust each trusts the other's address.
 func serverPair(tb testing.TB, v6, trust bool) (src, dst ourServer) {
 	tb.Helper()
+	return serverPairWith(tb, v6, trust, server.Config{})
+}
+
+// serverPairWith is serverPair with more configuration for both servers.
+func serverPairWith(tb testing.TB, v6, trust bool, base server.Config) (src, dst ourServer) {
+	tb.Helper()
 	if v6 {
 		ln, err := osNet.Listen(context.Background(), "tcp", "[::1]:0")
 		if err != nil {
 			tb.Skipf("no IPv6 loopback here: %v", err)
 		}
 		ln.Close()
-		return startServer(tb, "[::1]:0", server.Config{}), startServer(tb, "[::1]:0", server.Config{})
+		return startServer(tb, "[::1]:0", base), startServer(tb, "[::1]:0", base)
 	}
 	a, b := loopbackPair()
-	var ca, cb server.Config
+	ca, cb := base, base
 	if trust {
 		ca.TrustedPeers = []netip.Prefix{netip.PrefixFrom(b, 32)}
 		cb.TrustedPeers = []netip.Prefix{netip.PrefixFrom(a, 32)}
