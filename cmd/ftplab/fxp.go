@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -24,8 +25,9 @@ import (
 func init() { root.AddCommand(newFXPCmd()) }
 
 func newFXPCmd() *cobra.Command {
-	var passive, dialect string
+	var passive, dialect, security, sscnSide, caFile string
 	var timeout time.Duration
+	var useTLS, insecure bool
 	cmd := &cobra.Command{
 		Use:   "fxp [flags] SRC_URL DST_URL",
 		Short: "Copy a file from one FTP server to another, server to server",
@@ -40,7 +42,15 @@ absolute one). A destination path ending in "/" takes the source's name.
 The exchange is printed as it happens (PASS masked). The destination is
 polled with STAT for progress: a bar on a terminal, plain lines otherwise.
 Both servers must allow the transfer: ftplab serve needs --trust naming the
-other server.`,
+other server.
+
+FTPS: --tls protects both sessions (AUTH TLS, PBSZ 0, PROT P); ftps:// URLs
+use implicit TLS. Server certificates are verified against the system's
+roots, or --tls-ca's; --insecure skips that. With both servers on PROT P,
+one must be the TLS client of their data connection (RFC 4217 §10):
+--secure lists the methods to try in order: sscn (SSCN ON to the passive
+side, or the active one with --sscn-side active), cpsv (CPSV instead of
+PASV), clear (PROT C: the file crosses in the clear), none (neither: fails).`,
 		Example: `  # Two ftplab servers on loopback that trust each other
   ftplab serve --listen 127.0.0.2:2121 --root /tmp/a --anonymous --trust 127.0.0.3 &
   ftplab serve --listen 127.0.0.3:2121 --root /tmp/b --anonymous --trust 127.0.0.2 &
@@ -48,7 +58,11 @@ other server.`,
 
   # RFC 478's SOCK/PASV/RTRV, the source listening
   ftplab fxp --dialect rfc478 --passive source \
-      ftp://alice:secret@127.0.0.2:2121/f ftp://127.0.0.3:2121/`,
+      ftp://alice:secret@127.0.0.2:2121/f ftp://127.0.0.3:2121/
+
+  # Secure FXP between two "ftplab serve --tls" servers (self-signed)
+  ftplab fxp --tls --insecure --secure sscn,cpsv \
+      ftp://127.0.0.2:2121/big.iso ftp://127.0.0.3:2121/copy.iso`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			side, err := client.ParseSide(passive)
@@ -73,15 +87,39 @@ other server.`,
 			if strings.HasSuffix(dst.path, "/") || dst.path == "" {
 				dst.path += path.Base(src.path)
 			}
+			methods, err := client.ParseFXPSecurity(security)
+			if err != nil {
+				return usageError("fxp: --secure: %w", err)
+			}
+			if sscnSide != "passive" && sscnSide != "active" {
+				return usageError("fxp: --sscn-side %q: want passive or active", sscnSide)
+			}
+			base := client.Options{Insecure: insecure}
+			if useTLS {
+				base.TLS = client.TLSExplicit
+			}
+			if caFile != "" {
+				pool, err := ftp.LoadCertPool(caFile)
+				if err != nil {
+					return usageError("fxp: --tls-ca: %w", err)
+				}
+				base.TLSConfig = &tls.Config{RootCAs: pool}
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runFXP(ctx, cmd.OutOrStdout(), ftp.OS{}, src, dst, client.TransferOptions{Passive: side, Dialect: d})
+			opts := client.TransferOptions{Passive: side, Dialect: d, Security: methods, SSCNOnActive: sscnSide == "active"}
+			return runFXP(ctx, cmd.OutOrStdout(), ftp.OS{}, base, src, dst, opts)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&passive, "passive", "destination", "which server listens: source or destination")
 	fl.StringVar(&dialect, "dialect", "rfc959", "command sequence: rfc959 (PASV/PORT, EPSV/EPRT on IPv6) or rfc478 (SOCK/PASV/RTRV)")
 	fl.DurationVar(&timeout, "timeout", time.Hour, "give up after this long")
+	fl.BoolVar(&useTLS, "tls", false, "FTPS: AUTH TLS and PROT P on both servers (ftps:// URLs: implicit TLS)")
+	fl.BoolVar(&insecure, "insecure", false, "do not verify the servers' TLS certificates")
+	fl.StringVar(&caFile, "tls-ca", "", "verify the servers' certificates against the PEM CA certificates in FILE")
+	fl.StringVar(&security, "secure", "sscn,cpsv", "secure FXP methods to try in order: sscn, cpsv, clear, none")
+	fl.StringVar(&sscnSide, "sscn-side", "passive", "which server SSCN ON makes the TLS client: passive or active")
 	return cmd
 }
 
@@ -90,6 +128,7 @@ type ftpURL struct {
 	user, pass string
 	addr       string // host:port
 	path       string
+	implicit   bool // ftps://: implicit TLS
 }
 
 // parseFTPURL parses and checks an ftp URL. The path may be empty or name
@@ -99,8 +138,8 @@ func parseFTPURL(s string) (ftpURL, error) {
 	if err != nil {
 		return ftpURL{}, fmt.Errorf("URL %q: %w", s, err)
 	}
-	if u.Scheme != "ftp" {
-		return ftpURL{}, fmt.Errorf("URL %q: scheme must be ftp://", s)
+	if u.Scheme != "ftp" && u.Scheme != "ftps" {
+		return ftpURL{}, fmt.Errorf("URL %q: scheme must be ftp:// or ftps://", s)
 	}
 	if u.Hostname() == "" {
 		return ftpURL{}, fmt.Errorf("URL %q: no host", s)
@@ -110,12 +149,12 @@ func parseFTPURL(s string) (ftpURL, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "21"
+		port = map[string]string{"ftp": "21", "ftps": "990"}[u.Scheme]
 	}
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
 		return ftpURL{}, fmt.Errorf("URL %q: port %q is not 1-65535", s, port)
 	}
-	out := ftpURL{user: "anonymous", pass: "ftplab@", addr: net.JoinHostPort(u.Hostname(), port)}
+	out := ftpURL{user: "anonymous", pass: "ftplab@", addr: net.JoinHostPort(u.Hostname(), port), implicit: u.Scheme == "ftps"}
 	if u.User != nil {
 		out.user = u.User.Username()
 		out.pass, _ = u.User.Password()
@@ -124,9 +163,10 @@ func parseFTPURL(s string) (ftpURL, error) {
 	return out, nil
 }
 
-// runFXP logs in to both servers and copies src to dst, printing the
-// exchange and progress to out.
-func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ftpURL, opts client.TransferOptions) error {
+// runFXP logs in to both servers with base's TLS options and copies src to
+// dst, printing the exchange, the steps of securing the data connection
+// and progress to out.
+func runFXP(ctx context.Context, out io.Writer, network ftp.Network, base client.Options, src, dst ftpURL, opts client.TransferOptions) error {
 	var mu sync.Mutex
 	printf := func(format string, args ...any) {
 		mu.Lock()
@@ -139,7 +179,11 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 	}
 	dial := func(label string, u ftpURL) (*client.Client, error) {
 		printf("%s: connecting to %s\n", label, u.addr)
-		c, err := client.Dial(ctx, network, u.addr, client.Options{Trace: func(outgoing bool, line string) {
+		o := base
+		if u.implicit {
+			o.TLS = client.TLSImplicit
+		}
+		o.Trace = func(outgoing bool, line string) {
 			arrow := "<"
 			if outgoing {
 				arrow = ">"
@@ -148,7 +192,8 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 				printf("\r\033[K")
 			}
 			printf("%s %s %s\n", label, arrow, line)
-		}})
+		}
+		c, err := client.Dial(ctx, network, u.addr, o)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", label, err)
 		}
@@ -180,6 +225,7 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 		}
 		printf("progress: %s\n", labs.DrawProgress(n, total, time.Since(start)))
 	}
+	opts.Step = func(msg string) { printf("%s\n", msg) }
 	res, err := client.Transfer(ctx, sc, src.path, dc, dst.path, opts)
 	if tty {
 		printf("\r\033[K")
@@ -188,7 +234,7 @@ func runFXP(ctx context.Context, out io.Writer, network ftp.Network, src, dst ft
 		return fmt.Errorf("fxp %s/%s -> %s/%s: %w", src.addr, src.path, dst.addr, dst.path, err)
 	}
 	rate := float64(res.Bytes) / res.Duration.Seconds() / 1e6
-	printf("copied %d bytes in %v (%.1f MB/s)\n", res.Bytes, res.Duration.Round(time.Millisecond), rate)
+	printf("copied %d bytes in %v (%.1f MB/s); data connection protection: %s\n", res.Bytes, res.Duration.Round(time.Millisecond), rate, res.Protection)
 	_ = sc.Quit(ctx)
 	_ = dc.Quit(ctx)
 	return nil

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +40,9 @@ type serveFlags struct {
 	loginTimeout   time.Duration
 	loginFailDelay time.Duration
 	maxLoginFails  int
+	// FTPS
+	tls, tlsRequired, tlsDataRequired, tlsReuseOptional bool
+	tlsCert, tlsKey, implicitTLS, keylog                string
 }
 
 func newServeCmd() *cobra.Command {
@@ -56,13 +62,27 @@ port minus one); --allow-privileged-ports lifts that rule.
 
 Listening on a non-loopback address exposes the directory to the network:
 to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
-"unshare -rn").`,
+"unshare -rn").
+
+FTPS (RFC 4217): --tls offers AUTH TLS, PBSZ, PROT, SSCN and CPSV, with a
+self-signed ECDSA certificate made at start (its SHA-256 is printed) unless
+--tls-cert and --tls-key name one; --implicit-tls adds a port where TLS
+starts with the first byte. Protected data connections must resume the
+control connection's TLS session (as vsftpd's require_ssl_reuse), so a
+thief who connects to a passive port first gets nothing; clients that do not
+resume (Python's ftplib) need --tls-reuse-optional. --keylog writes every
+TLS secret for Wireshark.`,
 		Example: `  # Anonymous read-write server on loopback, trusting a second server for FXP
   ftplab serve --listen 127.0.0.2:2121 --root /tmp/a --anonymous --trust 127.0.0.3/32
 
   # Two users, one read-only, passive ports 50000-50100
   ftplab serve --listen 127.0.0.1:2121 --root ./pub --user alice:secret \
-      --user bob:pw --read-only --pasv-ports 50000-50100`,
+      --user bob:pw --read-only --pasv-ports 50000-50100
+
+  # FTPS only, explicit on 2121 and implicit on 9990, secrets for Wireshark
+  ftplab serve --listen 127.0.0.1:2121 --root ./pub --user alice:secret \
+      --tls --tls-required --tls-data-required --implicit-tls 127.0.0.1:9990 \
+      --keylog /tmp/keys.log`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd, f) },
 	}
@@ -81,6 +101,14 @@ to try things out, stay on 127.0.0.0/8 (or run inside a network namespace,
 	fl.DurationVar(&f.loginTimeout, "login-timeout", server.DefaultLoginTimeout, "close a session not logged in after this long")
 	fl.DurationVar(&f.loginFailDelay, "login-fail-delay", server.DefaultLoginFailDelay, "delay before answering a failed login (0: none)")
 	fl.IntVar(&f.maxLoginFails, "max-login-fails", server.DefaultMaxLoginFails, "close the session after this many failed logins (0: no limit)")
+	fl.BoolVar(&f.tls, "tls", false, "offer FTPS (AUTH TLS, RFC 4217), with a self-signed certificate unless --tls-cert/--tls-key")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate (chain) file for --tls")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fl.StringVar(&f.implicitTLS, "implicit-tls", "", "also serve implicit FTPS (TLS from the first byte) on host:port")
+	fl.BoolVar(&f.tlsRequired, "tls-required", false, "refuse USER before AUTH TLS")
+	fl.BoolVar(&f.tlsDataRequired, "tls-data-required", false, "refuse transfers without PROT P")
+	fl.BoolVar(&f.tlsReuseOptional, "tls-reuse-optional", false, "accept protected data connections that do not resume the control connection's TLS session (e.g. Python's ftplib)")
+	fl.StringVar(&f.keylog, "keylog", "", "append the TLS secrets of every connection to FILE (NSS key log format, for Wireshark)")
 	fl.BoolVar(&f.debug, "debug", false, "log every command and reply")
 	_ = cmd.MarkFlagRequired("listen")
 	_ = cmd.MarkFlagRequired("root")
@@ -178,14 +206,67 @@ func parsePortRange(s string) (server.PortRange, error) {
 	return server.PortRange{Lo: uint16(l), Hi: uint16(h)}, nil
 }
 
+// tlsConfig makes the server's TLS configuration from the flags: the
+// certificate of --tls-cert/--tls-key or a self-signed one for the listen
+// addresses, and the key log. close closes the key log file.
+func (f serveFlags) tlsConfig(hosts ...string) (cfg *tls.Config, close func(), err error) {
+	close = func() {}
+	if !f.tls {
+		if f.tlsCert != "" || f.tlsKey != "" || f.implicitTLS != "" || f.keylog != "" || f.tlsRequired || f.tlsDataRequired || f.tlsReuseOptional {
+			return nil, close, usageError("serve: TLS flags need --tls")
+		}
+		return nil, close, nil
+	}
+	var cert tls.Certificate
+	switch {
+	case f.tlsCert != "" && f.tlsKey != "":
+		cert, err = ftp.LoadKeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, close, usageError("serve: %w", err)
+		}
+	case f.tlsCert != "" || f.tlsKey != "":
+		return nil, close, usageError("serve: --tls-cert and --tls-key go together")
+	default:
+		cert, err = ftp.SelfSigned(hosts...)
+		if err != nil {
+			return nil, close, fmt.Errorf("serve: %w", err)
+		}
+	}
+	cfg = &tls.Config{Certificates: []tls.Certificate{cert}}
+	if f.keylog != "" {
+		kl, err := os.OpenFile(f.keylog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, close, usageError("serve: --keylog: %w", err)
+		}
+		cfg.KeyLogWriter = kl
+		close = func() { kl.Close() }
+	}
+	return cfg, close, nil
+}
+
 func runServe(cmd *cobra.Command, f serveFlags) error {
 	cfg, err := f.serverConfig()
 	if err != nil {
 		return err
 	}
-	if _, err := netip.ParseAddrPort(f.listen); err != nil {
+	listen, err := netip.ParseAddrPort(f.listen)
+	if err != nil {
 		return usageError("serve: --listen %q: want IP:PORT", f.listen)
 	}
+	hosts := []string{listen.Addr().String(), "localhost"}
+	var implicit netip.AddrPort
+	if f.implicitTLS != "" {
+		if implicit, err = netip.ParseAddrPort(f.implicitTLS); err != nil {
+			return usageError("serve: --implicit-tls %q: want IP:PORT", f.implicitTLS)
+		}
+		hosts = append(hosts, implicit.Addr().String())
+	}
+	tlsCfg, closeKeylog, err := f.tlsConfig(hosts...)
+	if err != nil {
+		return err
+	}
+	defer closeKeylog()
+	cfg.TLS, cfg.RequireTLS, cfg.RequireTLSData, cfg.TLSReuseOptional = tlsCfg, f.tlsRequired, f.tlsDataRequired, f.tlsReuseOptional
 	st, err := store.NewDir(f.root)
 	if err != nil {
 		return usageError("serve: --root: %w", err)
@@ -206,9 +287,33 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", f.listen, err)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "serving %s on ftp://%s (interrupt to stop)\n", f.root, ln.Addr())
+	var implicitDone chan error
+	if implicit.IsValid() {
+		iln, err := cfg.Network.Listen(ctx, "tcp", implicit.String())
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: --implicit-tls: listen on %s: %w", implicit, err)
+		}
+		implicitDone = make(chan error, 1)
+		go func() { implicitDone <- srv.ServeTLS(ctx, iln) }()
+		fmt.Fprintf(cmd.OutOrStdout(), "serving %s on ftps://%s (implicit TLS)\n", f.root, iln.Addr())
+	}
+	offer := ""
+	if tlsCfg != nil {
+		offer = ", AUTH TLS offered"
+		if c := tlsCfg.Certificates[0].Leaf; c != nil && f.tlsCert == "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "self-signed TLS certificate for %s, SHA-256 %X\n", strings.Join(hosts, ", "), sha256.Sum256(c.Raw))
+		}
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "serving %s on ftp://%s (interrupt to stop%s)\n", f.root, ln.Addr(), offer)
 	err = srv.Serve(ctx, ln)
 	cerr := srv.Close()
+	if implicitDone != nil {
+		ierr := <-implicitDone
+		if !errors.Is(ierr, server.ErrServerClosed) && !errors.Is(ierr, ctx.Err()) {
+			err = errors.Join(err, ierr)
+		}
+	}
 	if ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, server.ErrServerClosed)) {
 		return cerr // interrupted: the normal way to stop
 	}

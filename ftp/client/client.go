@@ -13,6 +13,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,22 @@ type Options struct {
 	// PASS masked) and every reply line received. During Transfer it may
 	// be called from two goroutines at once.
 	Trace func(outgoing bool, line string)
+
+	// TLS protects the session (RFC 4217): TLSExplicit or TLSImplicit.
+	TLS TLSMode
+	// TLSConfig is the TLS configuration; nil means the defaults: the
+	// server's certificate is verified against the system's roots for the
+	// host of the address dialled. Set RootCAs to trust a given CA
+	// (ftp.LoadCertPool), KeyLogWriter to record the secrets of the control
+	// and every data connection. The client clones it.
+	TLSConfig *tls.Config
+	// Insecure skips verification of the server's certificate (self-signed
+	// test servers): anyone in the path can then read and change the
+	// session.
+	Insecure bool
+	// ClearData sends PROT C instead of PROT P: the control connection is
+	// protected, data connections are not.
+	ClearData bool
 }
 
 // Client is one FTP control connection.
@@ -97,6 +114,9 @@ type Client struct {
 	local  netip.AddrPort
 	typ    string // current TYPE, "" until set
 	noEPSV bool   // server refused EPSV: ModeAuto uses PASV
+
+	tls     *tls.Config // nil without TLS
+	protect bool        // PROT P: data connections are TLS
 }
 
 // Dial connects to the FTP server at addr ("host:port") through network and
@@ -124,13 +144,29 @@ func Dial(ctx context.Context, network ftp.Network, addr string, opts Options) (
 		local:  proto.AddrPortOf(conn.LocalAddr()),
 	}
 	c.log = logger.With("server", c.remote.String())
+	if opts.TLS != TLSOff {
+		host, _, _ := net.SplitHostPort(addr)
+		c.tls = opts.tlsConfig(host)
+	}
+	if opts.TLS == TLSImplicit {
+		if err := c.startTLS(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	code, msg, err := c.Read(ctx)
 	if err == nil && code/100 != 2 {
 		err = &ReplyError{Command: "(greeting)", Code: code, Msg: msg}
 	}
 	if err != nil {
-		conn.Close()
+		c.conn.Close()
 		return nil, fmt.Errorf("ftp server %s: greeting: %w", addr, err)
+	}
+	if opts.TLS != TLSOff {
+		if err := c.secureSession(ctx); err != nil {
+			c.conn.Close()
+			return nil, fmt.Errorf("ftp server %s: FTPS: %w", addr, err)
+		}
 	}
 	return c, nil
 }

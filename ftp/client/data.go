@@ -14,13 +14,18 @@ import (
 // PASV asks the server to listen (RFC 959) and returns the address from its
 // 227 reply. An unspecified address in the reply means the control address.
 func (c *Client) PASV(ctx context.Context) (netip.AddrPort, error) {
-	msg, err := c.expect(ctx, 227, "PASV")
+	return c.passive(ctx, "PASV")
+}
+
+// passive sends PASV or CPSV and reads the address of the 227 reply.
+func (c *Client) passive(ctx context.Context, verb string) (netip.AddrPort, error) {
+	msg, err := c.expect(ctx, 227, "%s", verb)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
 	ap, err := proto.ParsePASVReply(msg)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("ftp server %s: PASV: %w", c.remote, err)
+		return netip.AddrPort{}, fmt.Errorf("ftp server %s: %s: %w", c.remote, verb, err)
 	}
 	if ap.Addr().IsUnspecified() {
 		ap = netip.AddrPortFrom(c.remote.Addr(), ap.Port())
@@ -196,6 +201,9 @@ func (c *Client) transfer(ctx context.Context, cmd string, opts []Option, move f
 		return 0, err
 	}
 	conn, err := p.open(ctx, c)
+	if err == nil && c.protect {
+		conn, err = c.secureData(ctx, conn)
+	}
 	if err != nil {
 		return 0, errors.Join(err, c.abort(ctx))
 	}

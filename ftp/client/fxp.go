@@ -89,6 +89,16 @@ type TransferOptions struct {
 	Progress func(n int64)
 	// PollInterval is the STAT polling period (DefaultPollInterval if 0).
 	PollInterval time.Duration
+	// Security is the order of the methods tried, until a server accepts
+	// one, when both clients protect data (PROT P); DefaultFXPSecurity when
+	// nil. Add FXPClear to fall back to clear data.
+	Security []FXPSecurity
+	// SSCNOnActive sends SSCN ON to the active server instead of the
+	// passive one (lftp's ftp:fxp-passive-sscn off).
+	SSCNOnActive bool
+	// Step, when set, is told each step of choosing the data connection's
+	// protection.
+	Step func(msg string)
 }
 
 // Reply is one server reply.
@@ -110,6 +120,8 @@ type Result struct {
 	SourceReply, DestinationReply Reply
 	// Duration runs from the first command to the last final reply.
 	Duration time.Duration
+	// Protection says how the data connection was protected.
+	Protection string
 }
 
 // SideError is the failure of one server of a third-party transfer.
@@ -176,12 +188,9 @@ func Transfer(ctx context.Context, src *Client, srcPath string, dst *Client, dst
 	if err := checkSource(ctx, legs[0]); err != nil {
 		return Result{}, err
 	}
-	var err error
-	if opts.Dialect == RFC478 {
-		err = connect478(ctx, pas, act)
-	} else {
-		err = connect959(ctx, pas, act)
-	}
+	var res Result
+	undo, err := secureLegs(ctx, pas, act, opts, &res)
+	defer undo()
 	if err != nil {
 		return Result{}, err
 	}
@@ -205,12 +214,8 @@ func Transfer(ctx context.Context, src *Client, srcPath string, dst *Client, dst
 	if err := run(ctx, legs, opts); err != nil {
 		return Result{}, err
 	}
-	res := Result{
-		SourceReply:      legs[0].final,
-		DestinationReply: legs[1].final,
-		Duration:         time.Since(start),
-		Bytes:            -1,
-	}
+	res.SourceReply, res.DestinationReply = legs[0].final, legs[1].final
+	res.Duration = time.Since(start)
 	res.Bytes = movedBytes(ctx, legs)
 	return res, nil
 }
@@ -239,13 +244,16 @@ func notImplemented(err error) bool {
 	return IsReply(err, 500) || IsReply(err, 502)
 }
 
-// connect959 is fig. 3 of RFC 959: PASV (EPSV) to the passive side, PORT
-// (EPRT) with its address to the active side.
-func connect959(ctx context.Context, pas, act *leg) error {
+// connect959 is fig. 3 of RFC 959: PASV (EPSV; CPSV with cpsv) to the
+// passive side, PORT (EPRT) with its address to the active side.
+func connect959(ctx context.Context, pas, act *leg, cpsv bool) error {
 	extended := pas.c.remote.Addr().Is6() || act.c.remote.Addr().Is6()
 	get, put := pas.c.PASV, act.c.PORT
 	if extended {
 		get, put = pas.c.EPSV, act.c.EPRT
+	}
+	if cpsv {
+		get = pas.c.CPSV
 	}
 	ap, err := get(ctx)
 	if err != nil {
@@ -259,8 +267,8 @@ func connect959(ctx context.Context, pas, act *leg) error {
 }
 
 // connect478 is RFC 478: each server is told the other's default data
-// socket with SOCK, then the passive side gets PASV.
-func connect478(ctx context.Context, pas, act *leg) error {
+// socket with SOCK, then the passive side gets PASV (CPSV with cpsv).
+func connect478(ctx context.Context, pas, act *leg, cpsv bool) error {
 	for _, l := range []*leg{pas, act} {
 		if !l.c.remote.Addr().Is4() {
 			return l.fail(fmt.Errorf("rfc478 dialect: SOCK carries IPv4 addresses only, server is at %s", l.c.remote))
@@ -275,7 +283,11 @@ func connect478(ctx context.Context, pas, act *leg) error {
 	if err := act.c.SOCK(ctx, defaultSocket(pas)); err != nil {
 		return act.fail(err)
 	}
-	if _, err := pas.c.PASV(ctx); err != nil {
+	get := pas.c.PASV
+	if cpsv {
+		get = pas.c.CPSV
+	}
+	if _, err := get(ctx); err != nil {
 		return pas.fail(err)
 	}
 	return nil

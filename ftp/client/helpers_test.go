@@ -38,6 +38,12 @@ type ourServer struct {
 // in, and Network when nil.
 func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 	tb.Helper()
+	return startServing(tb, addr, cfg, false)
+}
+
+// startServing is startServer, serving implicit FTPS with implicit.
+func startServing(tb testing.TB, addr string, cfg server.Config, implicit bool) ourServer {
+	tb.Helper()
 	mem := store.NewMem()
 	if cfg.Network == nil {
 		cfg.Network = osNet
@@ -56,7 +62,11 @@ func startServer(tb testing.TB, addr string, cfg server.Config) ourServer {
 		require.NoError(tb, err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	serve := srv.Serve
+	if implicit {
+		serve = srv.ServeTLS
+	}
+	go func() { done <- serve(ctx, ln) }()
 	tb.Cleanup(func() {
 		cancel()
 		_ = srv.Close()
@@ -99,16 +109,22 @@ func loopbackPair() (netip.Addr, netip.Addr) {
 // trust each trusts the other's address.
 func serverPair(tb testing.TB, v6, trust bool) (src, dst ourServer) {
 	tb.Helper()
+	return serverPairWith(tb, v6, trust, server.Config{})
+}
+
+// serverPairWith is serverPair with more configuration for both servers.
+func serverPairWith(tb testing.TB, v6, trust bool, base server.Config) (src, dst ourServer) {
+	tb.Helper()
 	if v6 {
 		ln, err := osNet.Listen(context.Background(), "tcp", "[::1]:0")
 		if err != nil {
 			tb.Skipf("no IPv6 loopback here: %v", err)
 		}
 		ln.Close()
-		return startServer(tb, "[::1]:0", server.Config{}), startServer(tb, "[::1]:0", server.Config{})
+		return startServer(tb, "[::1]:0", base), startServer(tb, "[::1]:0", base)
 	}
 	a, b := loopbackPair()
-	var ca, cb server.Config
+	ca, cb := base, base
 	if trust {
 		ca.TrustedPeers = []netip.Prefix{netip.PrefixFrom(b, 32)}
 		cb.TrustedPeers = []netip.Prefix{netip.PrefixFrom(a, 32)}

@@ -2,6 +2,7 @@ package ftptest
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,12 +14,29 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp"
 )
 
 // Vsftpd is a vsftpd server started for a test inside its namespace.
 type Vsftpd struct {
 	Addr netip.AddrPort // where it listens
 	Root string         // its anonymous root
+	// Cert is its TLS certificate (self-signed) with VsftpdConfig.TLS:
+	// clients may trust Cert.Leaf.
+	Cert tls.Certificate
+}
+
+// VsftpdConfig is how StartVsftpdWith sets vsftpd up.
+type VsftpdConfig struct {
+	Addr     netip.AddrPort
+	Root     string // a new temporary directory when empty
+	Writable bool   // see StartVsftpd
+	// TLS turns FTPS on (ssl_enable, with a self-signed certificate and
+	// key it writes): logins and data must then be protected
+	// (force_anon_*_ssl). RequireReuse sets require_ssl_reuse: data
+	// connections must resume the control connection's TLS session.
+	TLS, RequireReuse bool
 }
 
 // URL is the ftp:// URL of path on v (anonymous).
@@ -38,6 +56,14 @@ func StartVsftpd(tb testing.TB, addr netip.AddrPort, root string, writable bool)
 // in the test's own namespace when ns is nil.
 func StartVsftpdIn(tb testing.TB, ns *Netns, addr netip.AddrPort, root string, writable bool) Vsftpd {
 	tb.Helper()
+	return StartVsftpdWith(tb, ns, VsftpdConfig{Addr: addr, Root: root, Writable: writable})
+}
+
+// StartVsftpdWith starts vsftpd as cfg says, inside ns (nil: the test's
+// own namespace).
+func StartVsftpdWith(tb testing.TB, ns *Netns, cfg VsftpdConfig) Vsftpd {
+	tb.Helper()
+	addr, root, writable := cfg.Addr, cfg.Root, cfg.Writable
 	if !Inside() {
 		tb.Fatal("StartVsftpd outside a test network namespace")
 	}
@@ -76,6 +102,29 @@ connect_from_port_20=NO
 xferlog_enable=NO
 vsftpd_log_file=%s
 `, addr.Addr(), addr.Port(), root, write, filepath.Join(dir, "vsftpd.log"))
+	var cert tls.Certificate
+	if cfg.TLS {
+		var err error
+		cert, err = ftp.SelfSigned(addr.Addr().String())
+		require.NoError(tb, err)
+		key, err := ftp.KeyPEM(cert)
+		require.NoError(tb, err)
+		certFile, keyFile := filepath.Join(dir, "vsftpd.pem"), filepath.Join(dir, "vsftpd.key")
+		require.NoError(tb, os.WriteFile(certFile, ftp.CertPEM(cert), 0o600))
+		require.NoError(tb, os.WriteFile(keyFile, key, 0o600))
+		conf += fmt.Sprintf(`ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=YES
+force_anon_data_ssl=YES
+ssl_tlsv1=YES
+ssl_sslv2=NO
+ssl_sslv3=NO
+ssl_ciphers=HIGH
+require_ssl_reuse=%s
+rsa_cert_file=%s
+rsa_private_key_file=%s
+`, map[bool]string{true: "YES", false: "NO"}[cfg.RequireReuse], certFile, keyFile)
+	}
 	path := filepath.Join(dir, "vsftpd.conf")
 	require.NoError(tb, os.WriteFile(path, []byte(conf), 0o600))
 	require.NoError(tb, os.MkdirAll("/var/run/vsftpd/empty", 0o755))
@@ -103,7 +152,7 @@ vsftpd_log_file=%s
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return Vsftpd{Addr: addr, Root: root}
+	return Vsftpd{Addr: addr, Root: root, Cert: cert}
 }
 
 // CurlMode is one of curl's ways to open an FTP data connection.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/ftplab/ftplab/ftp/proto"
@@ -19,6 +20,22 @@ type command struct {
 	verb string // upper case; "" for an empty line
 	arg  string
 	err  error // set when the line could not be read as a command
+
+	// AUTH only: the reader's buffer, and where the reader waits for the
+	// TLS connection to read from next (nil: go on as before).
+	br      *bufio.Reader
+	upgrade chan net.Conn
+}
+
+// release lets the reader go on after an AUTH whose handler did not
+// switch to TLS.
+func (c command) release() {
+	if c.upgrade != nil {
+		select {
+		case c.upgrade <- nil:
+		default:
+		}
+	}
 }
 
 // readLine reads one command line, without its CR LF and with the Telnet

@@ -22,9 +22,10 @@ type handler struct {
 // §5.4), QUIT, NOOP, and the queries a client makes before it logs in,
 // which disclose nothing about files: SYST, HELP, FEAT and OPTS (RFC 2389
 // §3: FEAT before login; RFC 2640's OPTS UTF8 ON) and STAT without a path
-// (cmdSTAT asks for a login when it has one). vsftpd opens USER, PASS,
-// QUIT, FEAT and OPTS (and AUTH, PBSZ, PROT for TLS, which this server
-// lacks); BSD ftpd also NOOP, SYST, HELP and STAT.
+// (cmdSTAT asks for a login when it has one), and AUTH, PBSZ, PROT and
+// CCC of TLS (RFC 4217 §4 puts AUTH before USER). vsftpd opens USER, PASS,
+// QUIT, FEAT and OPTS (and AUTH, PBSZ, PROT); BSD ftpd also NOOP, SYST,
+// HELP and STAT.
 var commands map[string]handler
 
 func init() {
@@ -40,6 +41,12 @@ func init() {
 		"HELP": {fn: (*session).cmdHELP, preLogin: true, help: "HELP [command]: this list"},
 		"FEAT": {fn: (*session).cmdFEAT, preLogin: true, help: "FEAT: extensions (RFC 2389)"},
 		"OPTS": {fn: (*session).cmdOPTS, preLogin: true, help: "OPTS UTF8 ON | MLST facts"},
+		"AUTH": {fn: (*session).cmdAUTH, preLogin: true, help: "AUTH TLS: protect the control connection (RFC 4217)"},
+		"PBSZ": {fn: (*session).cmdPBSZ, preLogin: true, help: "PBSZ 0: protection buffer size (RFC 4217)"},
+		"PROT": {fn: (*session).cmdPROT, preLogin: true, help: "PROT C | P: data connections clear or protected (RFC 4217)"},
+		"CCC":  {fn: (*session).cmdCCC, preLogin: true, help: "CCC: clear the control connection (refused)"},
+		"SSCN": {fn: (*session).cmdSSCN, help: "SSCN [ON|OFF]: be the TLS client on data connections (secure FXP)"},
+		"CPSV": {fn: (*session).cmdCPSV, help: "CPSV: PASV, the server being the TLS client on the data connection"},
 		"ALLO": {fn: func(s *session, _ command) { s.reply(202, "ALLO not needed: no space is reserved.") }, help: "ALLO <n>: superfluous"},
 		"MODE": {fn: (*session).cmdMODE, help: "MODE S: stream mode only"},
 		"STRU": {fn: (*session).cmdSTRU, help: "STRU F: file structure only"},
@@ -60,7 +67,7 @@ func init() {
 
 		"PORT": {fn: (*session).cmdPORT, help: "PORT h1,h2,h3,h4,p1,p2: active data connection"},
 		"EPRT": {fn: (*session).cmdEPRT, help: "EPRT |proto|addr|port|: active, IPv4 or IPv6 (RFC 2428)"},
-		"PASV": {fn: (*session).cmdPASV, help: "PASV: passive data connection"},
+		"PASV": {fn: func(s *session, c command) { s.cmdPASV(c) }, help: "PASV: passive data connection"},
 		"EPSV": {fn: (*session).cmdEPSV, help: "EPSV [1|2|ALL]: extended passive (RFC 2428)"},
 		"SOCK": {fn: (*session).cmdPORT, help: "SOCK h1,h2,h3,h4,p1,p2: RFC 478 data socket; a later PASV uses port L-1 and accepts only it"},
 		"REST": {fn: (*session).cmdREST, help: "REST <offset>: restart a transfer (REST STREAM)"},
@@ -96,6 +103,7 @@ func (s *session) exec(c command) {
 		s.reply(500, fmt.Sprintf("Unknown command %q.", clip(c.verb)))
 		return
 	}
+	defer c.release()
 	if c.verb != "RNTO" {
 		defer s.clearRNFR(c.verb)
 	}
@@ -123,6 +131,10 @@ func (s *session) clearRNFR(verb string) {
 func (s *session) cmdUSER(c command) {
 	if c.arg == "" {
 		s.reply(501, "USER needs a name.")
+		return
+	}
+	if s.srv.cfg.RequireTLS && !s.secure {
+		s.reply(530, "TLS required: send AUTH TLS before USER.")
 		return
 	}
 	s.data.reset()
@@ -224,8 +236,12 @@ func (s *session) cmdFEAT(command) {
 		}
 		facts.WriteString(";")
 	}
-	s.reply(211, "Extensions supported:", "EPRT", "EPSV", "MDTM", "MLST "+facts.String(),
-		"REST STREAM", "SIZE", "TVFS", "UTF8", "End")
+	lines := []string{"Extensions supported:"}
+	if s.srv.tls != nil {
+		lines = append(lines, tlsFeatures...)
+	}
+	lines = append(lines, "EPRT", "EPSV", "MDTM", "MLST "+facts.String(), "REST STREAM", "SIZE", "TVFS", "UTF8", "End")
+	s.reply(211, lines...)
 }
 
 func (s *session) cmdOPTS(c command) {

@@ -429,7 +429,7 @@ func TestAbortBeforeDataConnection(t *testing.T) {
 }
 
 // preLogin are the commands a client may send before it logs in.
-var preLogin = []string{"ACCT", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "QUIT", "STAT", "SYST", "USER"}
+var preLogin = []string{"ACCT", "AUTH", "CCC", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "PBSZ", "PROT", "QUIT", "STAT", "SYST", "USER"}
 
 // Every command of the table but the few open ones needs a login: a new
 // command is closed until someone opens it on purpose.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -29,6 +30,8 @@ type dataSetup struct {
 	hint     netip.AddrPort
 	hintPort bool
 	ln       net.Listener // passive
+	// tlsClient: CPSV made this passive socket; we are the TLS client.
+	tlsClient bool
 }
 
 // reset forgets the setup and closes its listener.
@@ -124,26 +127,28 @@ func (s *session) allowPassive(d dataSetup, from netip.AddrPort) bool {
 	return s.srv.cfg.AllowForeign || from.Addr() == s.peer.Addr() || s.srv.trusted(from.Addr())
 }
 
-func (s *session) cmdPASV(c command) {
+// cmdPASV (and CPSV) opens a passive socket and reports whether it did.
+func (s *session) cmdPASV(c command) bool {
 	if s.epsvAll {
-		s.reply(501, "PASV not allowed after EPSV ALL.")
-		return
+		s.reply(501, c.verb+" not allowed after EPSV ALL.")
+		return false
 	}
 	adv := s.srv.cfg.PassiveAddress.Unmap()
 	if !adv.IsValid() {
 		adv = s.local.Addr()
 	}
 	if !adv.Is4() {
-		s.reply(425, fmt.Sprintf("PASV announces IPv4 only and this connection is on %s: use EPSV.", adv))
-		return
+		s.reply(425, fmt.Sprintf("%s announces IPv4 only and this connection is on %s: use EPSV.", c.verb, adv))
+		return false
 	}
 	port, err := s.listenPassive()
 	if err != nil {
 		s.reply(425, fmt.Sprintf("Can't open passive connection: %v.", err))
-		return
+		return false
 	}
 	text, _ := proto.FormatPASVReply(netip.AddrPortFrom(adv, port))
 	s.reply(227, text)
+	return true
 }
 
 func (s *session) cmdEPSV(c command) {
@@ -195,7 +200,7 @@ func (s *session) listenPassive() (uint16, error) {
 		}
 		ln = l
 	}
-	s.data.mode, s.data.ln = passiveData, ln
+	s.data.mode, s.data.ln, s.data.tlsClient = passiveData, ln, false
 	return proto.AddrPortOf(ln.Addr()).Port(), nil
 }
 
@@ -220,22 +225,46 @@ func (s *session) listenRange() (net.Listener, error) {
 }
 
 // openData makes the data connection of setup d: it accepts on the passive
-// socket, or dials the active target. It gives up after the data timeout.
-func (s *session) openData(ctx context.Context, d dataSetup) (net.Conn, error) {
+// socket, or dials the active target, calls connected once the TCP
+// connection is up (the 150 reply goes out then: TLS clients wait for it),
+// then, with sec, runs the TLS handshake. It gives up after the data
+// timeout.
+func (s *session) openData(ctx context.Context, d dataSetup, sec *dataSecurity, connected func(net.Conn) bool) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.srv.cfg.DataTimeout)
 	defer cancel()
 	switch d.mode {
 	case passiveData:
-		return s.acceptData(ctx, d)
+		return s.acceptData(ctx, d, sec, connected)
 	case activeData:
-		return s.dialData(ctx, d.target)
+		c, err := s.dialData(ctx, d.target)
+		if err != nil {
+			return nil, err
+		}
+		if !connected(c) {
+			c.Close()
+			return nil, errAborted
+		}
+		if sec == nil {
+			return c, nil
+		}
+		tc, err := s.secureData(ctx, c, sec)
+		if err != nil {
+			resetConn(c)
+			return nil, err
+		}
+		return tc, nil
 	}
 	return nil, errors.New("no PORT, PASV, EPRT, EPSV or SOCK")
 }
 
+// errAborted is openData's error when the transfer was aborted as the
+// connection opened.
+var errAborted = errors.New("transfer aborted")
+
 // acceptData accepts the data connection, resetting (and logging) any from
-// a peer d does not allow, until the right one comes or ctx ends.
-func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error) {
+// a peer d does not allow, or (with sec) one that fails the TLS handshake
+// or session reuse, until the right one comes or ctx ends.
+func (s *session) acceptData(ctx context.Context, d dataSetup, sec *dataSecurity, connected func(net.Conn) bool) (net.Conn, error) {
 	defer d.ln.Close()
 	stop := context.AfterFunc(ctx, func() { d.ln.Close() })
 	defer stop()
@@ -245,7 +274,7 @@ func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error)
 		if err != nil {
 			why := ""
 			if len(refused) > 0 {
-				why = fmt.Sprintf(" (refused %s: not the peer of this session)", strings.Join(refused, ", "))
+				why = fmt.Sprintf(" (refused %s)", strings.Join(refused, "; "))
 			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("no data connection to %s%s: %w", d.ln.Addr(), why, context.Cause(ctx))
@@ -253,22 +282,44 @@ func (s *session) acceptData(ctx context.Context, d dataSetup) (net.Conn, error)
 			return nil, fmt.Errorf("accept data connection on %s%s: %w", d.ln.Addr(), why, err)
 		}
 		from := proto.AddrPortOf(c.RemoteAddr())
-		if s.allowPassive(d, from) {
+		if !s.allowPassive(d, from) {
+			s.log.Warn("ftp data connection from a foreign peer reset (port stealing defence)", "from", from.String(), "listener", d.ln.Addr().String())
+			if len(refused) < 3 {
+				refused = append(refused, from.String()+": not the peer of this session")
+			}
+			resetConn(c)
+			continue
+		}
+		if !connected(c) {
+			c.Close()
+			return nil, errAborted
+		}
+		if sec == nil {
 			return c, nil
 		}
-		s.log.Warn("ftp data connection from a foreign peer reset (port stealing defence)", "from", from.String(), "listener", d.ln.Addr().String())
-		if len(refused) < 3 {
-			refused = append(refused, from.String())
+		tc, err := s.secureData(ctx, c, sec)
+		if err == nil {
+			return tc, nil
 		}
+		s.log.Warn("ftp protected data connection reset", "from", from.String(), "err", err.Error())
 		resetConn(c)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if len(refused) < 3 {
+			refused = append(refused, fmt.Sprintf("%s: %v", from, err))
+		}
 	}
 }
 
-// resetConn closes c with a TCP reset (SO_LINGER 0) where the connection
+// resetConn closes c (a TLS connection's TCP connection) with a TCP reset (SO_LINGER 0) where the connection
 // supports it (kernel sockets do; gVisor's gonet conns do not), so that
 // the other end sees an error and not the end of an empty or partial
 // file, which a server would store.
 func resetConn(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn() // no close_notify: that would say the data is complete
+	}
 	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {
 		_ = l.SetLinger(0)
 	}

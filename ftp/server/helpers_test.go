@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -98,6 +99,7 @@ type client struct {
 	t    testing.TB
 	conn net.Conn
 	tp   *textproto.Conn
+	tls  *tls.Config // the control connection's, after AUTH TLS
 }
 
 // dial connects to ts from local address from ("" for any) and reads the

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,6 +99,27 @@ type Config struct {
 	Logger *slog.Logger
 	// Greeting is the text of the 220 reply.
 	Greeting string
+
+	// TLS, when set, turns FTPS on (RFC 4217): AUTH TLS (AUTH SSL too),
+	// PBSZ, PROT, SSCN and CPSV, and ServeTLS for implicit FTPS. It needs a
+	// certificate (ftp.SelfSigned makes one). Its KeyLogWriter receives the
+	// secrets of every TLS connection of the server, control and data, as
+	// TLS server and (SSCN, CPSV) as TLS client: a lab can collect them all
+	// there. The server keeps a clone; session tickets must stay enabled.
+	TLS *tls.Config
+	// RequireTLS refuses USER (530) until AUTH TLS has protected the
+	// control connection; RequireTLSData refuses PROT C (534) and any
+	// transfer without PROT P (521).
+	RequireTLS     bool
+	RequireTLSData bool
+	// TLSReuseOptional accepts a protected data connection whose TLS
+	// session is not resumed from the control connection. By default such
+	// a connection from the client's address is refused (as vsftpd's
+	// require_ssl_reuse does): whoever steals the passive port cannot
+	// complete the handshake. Clients that do not resume, such as Python's
+	// ftplib, need it. A data connection from a trusted peer other than the
+	// client (a third-party transfer's other server) never has to resume.
+	TLSReuseOptional bool
 }
 
 // Defaults of Config.
@@ -120,6 +142,7 @@ type Server struct {
 	log        *slog.Logger
 	nextID     atomic.Uint64
 	asciiSizes asciiSizes // TYPE A sizes for SIZE
+	tls        *tlsState  // nil without TLS
 
 	mu        sync.Mutex
 	closed    bool
@@ -185,12 +208,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Greeting == "" {
 		cfg.Greeting = DefaultGreeting
 	}
+	ts, err := newTLSState(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	if (cfg.RequireTLS || cfg.RequireTLSData) && ts == nil {
+		return nil, errors.New("server config: RequireTLS or RequireTLSData without TLS")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
 		cfg:       cfg,
+		tls:       ts,
 		log:       log,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
@@ -219,6 +250,20 @@ func (s *Server) ListenAndServe(ctx context.Context, network ftp.Network, addr s
 // is closed; it closes ln. It returns ErrServerClosed (or ctx's error).
 // Sessions end with ctx too (421); Close or Shutdown waits for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, false)
+}
+
+// ServeTLS is Serve for implicit FTPS (port 990 by convention): every
+// control connection starts with the TLS handshake. It needs Config.TLS.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener) error {
+	if s.tls == nil {
+		ln.Close()
+		return errors.New("ftp server: implicit TLS on " + ln.Addr().String() + " needs Config.TLS")
+	}
+	return s.serve(ctx, ln, true)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, implicit bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -235,7 +280,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.mu.Unlock()
 		ln.Close()
 	}()
-	s.log.Info("ftp server listening", "addr", ln.Addr().String())
+	s.log.Info("ftp server listening", "addr", ln.Addr().String(), "implicit_tls", implicit)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -251,7 +296,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("ftp server accept on %s: %w", ln.Addr(), err)
 		}
-		s.start(ctx, c)
+		s.start(ctx, c, implicit)
 	}
 }
 
@@ -263,7 +308,7 @@ func (s *Server) isClosed() bool {
 
 // start admits a control connection, or refuses it with 421 when a limit is
 // reached. It never blocks on the client.
-func (s *Server) start(ctx context.Context, c net.Conn) {
+func (s *Server) start(ctx context.Context, c net.Conn, implicit bool) {
 	peer := proto.AddrPortOf(c.RemoteAddr())
 	s.mu.Lock()
 	var refuse string
@@ -292,7 +337,7 @@ func (s *Server) start(ctx context.Context, c net.Conn) {
 		})
 		return
 	}
-	sess := newSession(s, c, s.nextID.Add(1))
+	sess := newSession(s, c, s.nextID.Add(1), implicit)
 	s.sessions[sess] = struct{}{}
 	s.unauth[sess] = struct{}{}
 	s.perAddr[peer.Addr()]++

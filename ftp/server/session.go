@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,8 @@ import (
 type session struct {
 	srv   *Server
 	id    uint64
-	conn  net.Conn
+	conn  net.Conn // the control connection: raw, or TLS over raw
+	raw   net.Conn // the TCP connection
 	log   *slog.Logger
 	peer  netip.AddrPort // the client's end of the control connection
 	local netip.AddrPort // our end: port L, whose L-1 is the default data port
@@ -52,17 +54,28 @@ type session struct {
 	epsvAll bool
 	data    dataSetup
 
+	// TLS (RFC 4217)
+	secure        bool        // the control connection is TLS
+	pbsz          bool        // PBSZ sent
+	protect       bool        // PROT P
+	sscn          bool        // SSCN ON: TLS client on data connections
+	ctlTLS        *tls.Config // the session's configs (sessionConfigs)
+	dataTLSConfig *tls.Config
+
 	xfer    *transfer
 	pending []command // commands that arrived during a transfer
 	quit    bool
 	ctx     context.Context // the session's life, set by run
 }
 
-func newSession(srv *Server, c net.Conn, id uint64) *session {
+// newSession makes the session of control connection c; with implicit,
+// c starts with TLS (implicit FTPS), and run does the handshake first.
+func newSession(srv *Server, c net.Conn, id uint64, implicit bool) *session {
 	s := &session{
 		srv:     srv,
 		id:      id,
 		conn:    c,
+		raw:     c,
 		peer:    proto.AddrPortOf(c.RemoteAddr()),
 		local:   proto.AddrPortOf(c.LocalAddr()),
 		w:       bufio.NewWriter(c),
@@ -74,6 +87,13 @@ func newSession(srv *Server, c net.Conn, id uint64) *session {
 		facts:   allFacts,
 	}
 	s.log = srv.log.With("session", id, "peer", s.peer.String())
+	if srv.tls != nil {
+		s.ctlTLS, s.dataTLSConfig = srv.tls.sessionConfigs()
+	}
+	if implicit {
+		tc := tls.Server(c, s.ctlTLS)
+		s.conn, s.w, s.secure = tc, bufio.NewWriter(tc), true
+	}
 	return s
 }
 
@@ -81,7 +101,7 @@ func newSession(srv *Server, c net.Conn, id uint64) *session {
 func (s *session) kill() {
 	s.killOnce.Do(func() {
 		close(s.killed)
-		s.conn.Close()
+		s.raw.Close()
 	})
 }
 
@@ -136,6 +156,12 @@ func (s *session) run(ctx context.Context) {
 		readerDone.Wait()
 		s.log.Info("ftp session closed")
 	}()
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		if err := s.handshake(tc); err != nil {
+			s.log.Warn("ftp implicit TLS handshake failed", "err", err.Error())
+			return
+		}
+	}
 	s.reply(220, s.srv.cfg.Greeting)
 	readerDone.Go(s.readCommands)
 	idle := time.NewTimer(s.srv.cfg.IdleTimeout)
@@ -243,10 +269,23 @@ func (s *session) readCommands() {
 		default:
 			c = parseCommand(line)
 		}
+		if c.verb == "AUTH" {
+			c.br, c.upgrade = br, make(chan net.Conn, 1)
+		}
 		select {
 		case s.cmds <- c:
 		case <-s.stop:
 			return
+		}
+		if c.upgrade != nil {
+			select {
+			case tc := <-c.upgrade:
+				if tc != nil {
+					br = bufio.NewReaderSize(tc, 4096)
+				}
+			case <-s.stop:
+				return
+			}
 		}
 	}
 }

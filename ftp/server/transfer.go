@@ -71,7 +71,14 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 		s.reply(425, "Use PORT, PASV, EPRT, EPSV or SOCK first.")
 		return
 	}
+	if s.srv.cfg.RequireTLSData && !s.protect {
+		release()
+		s.data.reset()
+		s.reply(521, "Data connections must be protected: send PBSZ 0 and PROT P first.")
+		return
+	}
 	d := s.data.take()
+	sec := s.dataTLS(d)
 	ctx, cancel := context.WithCancel(s.ctx)
 	x.cancel = cancel
 	x.opened = make(chan struct{})
@@ -82,7 +89,18 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 		defer close(x.done)
 		defer cancel()
 		defer release()
-		c, err := s.openData(ctx, d)
+		// The 150 goes out once the TCP connection is up, before any TLS
+		// handshake: clients start TLS when they have it.
+		connected := func(c net.Conn) bool {
+			if !x.setConn(c) {
+				return false
+			}
+			if !isClosed(x.opened) {
+				close(x.opened)
+			}
+			return true
+		}
+		c, err := s.openData(ctx, d, sec, connected)
 		switch {
 		case err != nil && x.aborted.Load():
 			x.code, x.msg = 426, "Transfer aborted before the data connection opened."
@@ -104,7 +122,6 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 			x.code, x.msg = 426, "Connection closed; transfer aborted."
 			return
 		}
-		close(x.opened)
 		dc := &dataConn{c: c, n: &x.n, timeout: s.srv.cfg.DataTimeout}
 		x.code, x.msg = b(dc)
 		if x.aborted.Load() {
