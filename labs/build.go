@@ -143,7 +143,7 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logg
 		cfg.Users = append(cfg.Users, server.User{Name: u.Name, Password: u.Password, ReadOnly: u.ReadOnly})
 	}
 	for _, p := range s.Trust {
-		cfg.TrustedPeers = append(cfg.TrustedPeers, p.P().Masked())
+		cfg.TrustedPeers = append(cfg.TrustedPeers, netip.Prefix(p))
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

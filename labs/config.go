@@ -165,7 +165,7 @@ type Server struct {
 	Anonymous bool `yaml:"anonymous"`
 	// Trust lists peers (prefixes) the server lets take part in third-party
 	// transfers: PORT to them and passive connections from them.
-	Trust []Prefix `yaml:"trust"`
+	Trust []Peer `yaml:"trust"`
 	// AllowPrivilegedPorts lets PORT/EPRT/SOCK name ports below 1024 of
 	// the client or a trusted peer other than its default data port (the
 	// bounce attack's way to SMTP). Unsafe; off by default.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftplab/ftplab/ftp/client"
+	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/stack"
 	"github.com/goccy/go-yaml/ast"
 )
@@ -30,6 +31,15 @@ type Size int64
 
 // Prefix is an address with prefix length, "10.0.0.1/24" or "fd00::1/64".
 type Prefix netip.Prefix
+
+// Peer is a trusted peer, an address ("10.0.0.3", that host) or a prefix
+// ("10.0.0.0/24"); ftp/server parses it, as for `ftplab serve --trust`.
+type Peer netip.Prefix
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (p *Peer) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "trusted peer", server.ParseTrustedPeer, (*netip.Prefix)(p))
+}
 
 // MAC is a hardware address, "02:00:00:00:00:01".
 type MAC net.HardwareAddr

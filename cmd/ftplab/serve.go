@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
+	"github.com/ftplab/ftplab/labs"
 )
 
 func init() { root.AddCommand(newServeCmd()) }
@@ -153,18 +153,18 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 		cfg.Users = append(cfg.Users, server.User{Name: name, Password: pass, ReadOnly: f.readOnly})
 	}
 	for _, t := range f.trust {
-		p, err := parsePrefix(t)
+		p, err := server.ParseTrustedPeer(t)
 		if err != nil {
 			return cfg, usageError("serve: --trust %q: %w", t, err)
 		}
 		cfg.TrustedPeers = append(cfg.TrustedPeers, p)
 	}
 	if f.pasvPorts != "" {
-		r, err := parsePortRange(f.pasvPorts)
+		r, err := labs.ParsePortRange(f.pasvPorts)
 		if err != nil {
-			return cfg, usageError("serve: --pasv-ports %q: %w", f.pasvPorts, err)
+			return cfg, usageError("serve: --pasv-ports: %w", err)
 		}
-		cfg.PassivePorts = r
+		cfg.PassivePorts = server.PortRange{Lo: r.Lo, Hi: r.Hi}
 	}
 	if f.pasvAddr != "" {
 		a, err := netip.ParseAddr(f.pasvAddr)
@@ -174,36 +174,6 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 		cfg.PassiveAddress = a
 	}
 	return cfg, nil
-}
-
-// parsePrefix accepts an address ("10.0.0.2", a single host) or a prefix.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, errors.New("not an address or prefix")
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, errors.New("not an address or prefix")
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// parsePortRange parses "LO-HI" with 1 <= LO <= HI <= 65535.
-func parsePortRange(s string) (server.PortRange, error) {
-	lo, hi, ok := strings.Cut(s, "-")
-	if !ok {
-		return server.PortRange{}, errors.New("want LO-HI")
-	}
-	l, err1 := strconv.ParseUint(lo, 10, 16)
-	h, err2 := strconv.ParseUint(hi, 10, 16)
-	if err1 != nil || err2 != nil || l == 0 || l > h {
-		return server.PortRange{}, errors.New("want LO-HI, ports 1-65535, LO <= HI")
-	}
-	return server.PortRange{Lo: uint16(l), Hi: uint16(h)}, nil
 }
 
 // tlsConfig makes the server's TLS configuration from the flags: the

@@ -188,7 +188,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--root", dir}, "no accounts"},
 		{[]string{"--listen", "127.0.0.1:0", "--root", dir, "--user", "nopass"}, `--user "nopass"`},
 		{[]string{"--listen", "127.0.0.1:0", "--root", dir, "--anonymous", "--trust", "10.0.0.300"}, `--trust "10.0.0.300"`},
-		{[]string{"--listen", "127.0.0.1:0", "--root", dir, "--anonymous", "--pasv-ports", "9-2"}, `--pasv-ports "9-2"`},
+		{[]string{"--listen", "127.0.0.1:0", "--root", dir, "--anonymous", "--pasv-ports", "9-2"}, `--pasv-ports: port range "9-2": low end 9 is above high end 2`},
 		{[]string{"--listen", "127.0.0.1:0", "--root", dir, "--anonymous", "--pasv-address", "host"}, `--pasv-address "host"`},
 		{[]string{"--listen", "localhost", "--root", dir, "--anonymous"}, `--listen "localhost"`},
 		{[]string{"--listen", "127.0.0.1:0", "--root", filepath.Join(dir, "missing"), "--anonymous"}, "missing"},
