@@ -55,7 +55,7 @@ func (b *bar) done() {
 // "[#####.....]  42%  1.2 Mbit/s" (total <= 0: unknown, no bar). It is the
 // one progress bar of ftplab: lab runs and `ftplab fxp` draw it.
 func DrawProgress(n, total int64, elapsed time.Duration) string {
-	speed := rate(float64(n) * 8 / max(elapsed.Seconds(), 1e-9))
+	speed := FormatRate(float64(n) * 8 / max(elapsed.Seconds(), 1e-9))
 	if total <= 0 {
 		return fmt.Sprintf("%d bytes  %s", n, speed)
 	}

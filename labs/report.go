@@ -115,7 +115,7 @@ func (s StepResult) outcome() string {
 	case s.Summary != "":
 		b.WriteString(s.Summary)
 	case s.Transfer && s.OK:
-		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match (verified in %s)", s.Bytes, s.TransferTime.Round(timeRound), rate(s.Throughput()), s.VerifyTime.Round(timeRound))
+		fmt.Fprintf(&b, "%d bytes in %s (%s), sha256 match (verified in %s)", s.Bytes, s.TransferTime.Round(timeRound), FormatRate(s.Throughput()), s.VerifyTime.Round(timeRound))
 	}
 	if s.Err != nil {
 		if b.Len() > 0 {
@@ -126,8 +126,9 @@ func (s StepResult) outcome() string {
 	return b.String()
 }
 
-// rate renders bit/s with a unit.
-func rate(bps float64) string {
+// FormatRate renders bit/s with a unit ("8.41 Gbit/s"), as run's output
+// and the HTML report show rates.
+func FormatRate(bps float64) string {
 	switch {
 	case bps >= 1e9:
 		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
@@ -193,7 +194,7 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 				check = "MISMATCH " + short(s.SHA256)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Bytes, s.TransferTime.Round(timeRound), rate(s.Throughput()), check, s.VerifyTime.Round(timeRound))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Bytes, s.TransferTime.Round(timeRound), FormatRate(s.Throughput()), check, s.VerifyTime.Round(timeRound))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

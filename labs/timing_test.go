@@ -40,5 +40,5 @@ func TestTransferFiguresMatchCapture(t *testing.T) {
 
 	var out bytes.Buffer
 	require.NoError(t, rep.Print(&out, PrintOptions{}))
-	assert.Contains(t, out.String(), rate(step.Throughput()), "the transfer table prints the same figure")
+	assert.Contains(t, out.String(), FormatRate(step.Throughput()), "the transfer table prints the same figure")
 }

@@ -178,7 +178,7 @@ func steps(b *strings.Builder, in Input) {
 			}
 			detail := s.Summary
 			if s.Transfer && s.OK {
-				detail = fmt.Sprintf("%d bytes in %s (%s), sha256 %s", s.Bytes, s.TransferTime.Round(100*time.Microsecond), rate(s.Throughput()), verdict(s))
+				detail = fmt.Sprintf("%d bytes in %s (%s), sha256 %s", s.Bytes, s.TransferTime.Round(100*time.Microsecond), labs.FormatRate(s.Throughput()), verdict(s))
 			}
 			if s.Err != nil {
 				detail = strings.TrimPrefix(detail+": "+s.Err.Error(), ": ")

@@ -211,25 +211,12 @@ func linkLabel(k labs.Link) string {
 		parts = append(parts, fmt.Sprintf("loss %g%%", float64(k.Loss)*100))
 	}
 	if k.Rate > 0 {
-		parts = append(parts, rate(float64(k.Rate)))
+		parts = append(parts, labs.FormatRate(float64(k.Rate)))
 	}
 	if k.Down {
 		parts = append(parts, "starts down")
 	}
 	return strings.Join(parts, ", ")
-}
-
-// rate renders bit/s with a unit.
-func rate(bps float64) string {
-	switch {
-	case bps >= 1e9:
-		return fmt.Sprintf("%.2f Gbit/s", bps/1e9)
-	case bps >= 1e6:
-		return fmt.Sprintf("%.2f Mbit/s", bps/1e6)
-	case bps >= 1e3:
-		return fmt.Sprintf("%.1f kbit/s", bps/1e3)
-	}
-	return fmt.Sprintf("%.0f bit/s", bps)
 }
 
 // layout places the nodes in rows by their distance from the first switch

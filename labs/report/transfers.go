@@ -63,7 +63,7 @@ func transfers(b *strings.Builder, in Input, opts ladder.Options) {
 		b.WriteString("</h3><p>")
 		fmt.Fprintf(b, "%s → %s, frames %d–%d, %.3f s", esc(c.Sender.String()), esc(c.Receiver.String()), c.OpenFrame, c.CloseFrame, dur.Seconds())
 		if dur > 0 && c.Bytes > 0 {
-			fmt.Fprintf(b, ", %s", rate(float64(c.Bytes)*8/dur.Seconds()))
+			fmt.Fprintf(b, ", %s", labs.FormatRate(float64(c.Bytes)*8/dur.Seconds()))
 		}
 		fmt.Fprintf(b, ", %d retransmitted segments", c.Retransmits)
 		if c.Reset {
