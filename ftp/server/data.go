@@ -240,21 +240,27 @@ func (s *session) openData(ctx context.Context, d dataSetup, sec *dataSecurity, 
 		if err != nil {
 			return nil, err
 		}
-		if !connected(c) {
-			c.Close()
-			return nil, errAborted
-		}
-		if sec == nil {
-			return c, nil
-		}
-		tc, err := s.secureData(ctx, c, sec)
-		if err != nil {
-			resetConn(c)
-			return nil, err
-		}
-		return tc, nil
+		return s.startData(ctx, c, sec, connected)
 	}
 	return nil, errors.New("no PORT, PASV, EPRT, EPSV or SOCK")
+}
+
+// startData calls connected for the TCP connection c and, with sec, runs
+// the TLS handshake on it; a connection whose handshake fails is reset.
+func (s *session) startData(ctx context.Context, c net.Conn, sec *dataSecurity, connected func(net.Conn) bool) (net.Conn, error) {
+	if !connected(c) {
+		c.Close()
+		return nil, errAborted
+	}
+	if sec == nil {
+		return c, nil
+	}
+	tc, err := s.secureData(ctx, c, sec)
+	if err != nil {
+		resetConn(c)
+		return nil, err
+	}
+	return tc, nil
 }
 
 // errAborted is openData's error when the transfer was aborted as the
@@ -290,19 +296,11 @@ func (s *session) acceptData(ctx context.Context, d dataSetup, sec *dataSecurity
 			resetConn(c)
 			continue
 		}
-		if !connected(c) {
-			c.Close()
-			return nil, errAborted
-		}
-		if sec == nil {
-			return c, nil
-		}
-		tc, err := s.secureData(ctx, c, sec)
-		if err == nil {
-			return tc, nil
+		tc, err := s.startData(ctx, c, sec, connected)
+		if err == nil || errors.Is(err, errAborted) {
+			return tc, err
 		}
 		s.log.Warn("ftp protected data connection reset", "from", from.String(), "err", err.Error())
-		resetConn(c)
 		if ctx.Err() != nil {
 			return nil, err
 		}
@@ -312,10 +310,10 @@ func (s *session) acceptData(ctx context.Context, d dataSetup, sec *dataSecurity
 	}
 }
 
-// resetConn closes c (a TLS connection's TCP connection) with a TCP reset (SO_LINGER 0) where the connection
-// supports it (kernel sockets do; gVisor's gonet conns do not), so that
-// the other end sees an error and not the end of an empty or partial
-// file, which a server would store.
+// resetConn closes c (a TLS connection's TCP connection) with a TCP reset
+// (SO_LINGER 0) where the connection supports it (kernel sockets and
+// ftplab's virtual hosts do), so that the other end sees an error and not
+// the end of an empty or partial file, which a server would store.
 func resetConn(c net.Conn) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn() // no close_notify: that would say the data is complete
