@@ -15,7 +15,7 @@ import (
 // transfer table, Report) is the data connection's, as the capture timed
 // it, within 10%; verification is timed apart.
 func TestTransferFiguresMatchCapture(t *testing.T) {
-	src := strings.Replace(fxpLabYAML(8<<20, CaptureHeaders), "  - ends: [B, lan]\n", "  - ends: [B, lan]\n    rate: 100Mbit\n    queue: 1MiB\n", 1)
+	src := strings.Replace(fxpLabYAML(16<<20, CaptureHeaders), "  - ends: [B, lan]\n", "  - ends: [B, lan]\n    rate: 50Mbit\n    queue: 1MiB\n", 1)
 	lab, err := Load("timing.yaml", []byte(src))
 	require.NoError(t, err)
 	rep := runLab(t, lab)
