@@ -144,6 +144,8 @@ func details(l *ladder.Ladder, e ladder.Event, t0 time.Time) string {
 		d = append(d, fmt.Sprintf("connection frames %d–%d (Wireshark: tcp.port == %d && tcp.port == %d)", c.OpenFrame, c.CloseFrame, c.Client.Port(), c.Server.Port()))
 	case ladder.Refused:
 		d = append(d, fmt.Sprintf("%d attempts, answered with RST", e.Count))
+	case ladder.TLS:
+		d = append(d, fmt.Sprintf("ClientHello from %s: what follows is encrypted; Wireshark decrypts it with the capture's TLS secrets", e.From))
 	}
 	for _, a := range e.Announced {
 		d = append(d, "announced by: "+l.Events[a].Text)
