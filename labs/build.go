@@ -135,6 +135,7 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, t *l
 		Anonymous:            s.Anonymous,
 		AllowPrivilegedPorts: s.AllowPrivilegedPorts,
 		PassivePorts:         server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
+		DataTimeout:          s.DataTimeout.D(),
 		Logger:               logger.With("server", s.Name),
 		Greeting:             fmt.Sprintf("ftplab server %s ready", s.Name),
 	}

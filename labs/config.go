@@ -176,6 +176,9 @@ type Server struct {
 	Files []File `yaml:"files"`
 	// TLS turns FTPS (RFC 4217) on; nil is plain FTP.
 	TLS *ServerTLS `yaml:"tls"`
+	// DataTimeout bounds setting up a data connection (its TLS handshake
+	// included) and any stall of one; default 30s.
+	DataTimeout Duration `yaml:"data-timeout"`
 }
 
 // ServerTLS is a server's FTPS: AUTH TLS, PBSZ, PROT, SSCN and CPSV, or
