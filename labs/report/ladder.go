@@ -22,7 +22,7 @@ func esc(s string) string { return html.EscapeString(s) }
 
 // kindClass is an event kind's CSS class.
 func kindClass(k ladder.Kind) string {
-	return [...]string{"cmd", "reply", "data-open", "data-close", "refused"}[k]
+	return [...]string{"cmd", "reply", "data-open", "data-close", "refused", "tls"}[k]
 }
 
 // ladderSVG draws the ladder's lines (every one, chatter marked for the
