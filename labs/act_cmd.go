@@ -20,6 +20,10 @@ type CmdStep struct {
 	// (final) reply; [150, 226] reads a preliminary and a final reply. A
 	// class like 5xx matches any code of the class.
 	Reply Codes `yaml:"reply"`
+	// TLS is "explicit" or "implicit" for a session protected by FTPS
+	// (the server's tls: mode), default off; cmd steps with different
+	// modes have sessions of their own.
+	TLS TLSMode `yaml:"tls"`
 }
 
 func init() { register("cmd", func() Action { return new(CmdStep) }) }
@@ -27,6 +31,7 @@ func init() { register("cmd", func() Action { return new(CmdStep) }) }
 func (a *CmdStep) check(c *checker, at string) {
 	c.host(at+".client", a.Client, "cmd client")
 	c.server(at+".server", a.Server, "cmd")
+	c.clientTLS(at+".tls", a.TLS, a.Server, "cmd")
 	if strings.TrimSpace(a.Send) == "" || strings.ContainsAny(a.Send, "\r\n") {
 		c.errorf(at+".send", "cmd: send must be one non-empty command line")
 	}
@@ -38,7 +43,7 @@ func (a *CmdStep) outcome(res *StepResult) string { return strings.Join(res.Repl
 
 // run sends the command and checks the replies against the expected codes.
 func (a *CmdStep) run(ctx context.Context, r *runner, res *StepResult) error {
-	ks, err := r.session(ctx, a.Client, a.Server)
+	ks, err := r.session(ctx, a.Client, a.Server, a.TLS)
 	if err != nil {
 		return err
 	}

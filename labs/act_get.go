@@ -13,6 +13,9 @@ type GetStep struct {
 	From string `yaml:"from"`
 	// To is the path in the client's memory; default From's path.
 	To string `yaml:"to"`
+	// TLS is "explicit" or "implicit" for FTPS (the server's tls: mode),
+	// default off.
+	TLS TLSMode `yaml:"tls"`
 }
 
 func init() { register("get", func() Action { return new(GetStep) }) }
@@ -20,6 +23,8 @@ func init() { register("get", func() Action { return new(GetStep) }) }
 func (a *GetStep) check(c *checker, at string) {
 	c.host(at+".client", a.Client, "get client")
 	c.serverPath(at+".from", a.From, "get from")
+	name, _ := splitRef(a.From)
+	c.clientTLS(at+".tls", a.TLS, name, "get")
 }
 
 func (a *GetStep) describe() string { return fmt.Sprintf("%s: get %s", a.Client, a.From) }
@@ -36,7 +41,7 @@ func (a *GetStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return fmt.Errorf("get %s: client memory: %w", a.From, err)
 	}
-	if err := r.retr(ctx, a.Client, a.From, u, res); err != nil {
+	if err := r.retr(ctx, a.Client, a.From, a.TLS, u, res); err != nil {
 		_ = u.Abort()
 		return err
 	}

@@ -25,6 +25,9 @@ type PutStep struct {
 	Seed int64 `yaml:"seed"`
 	// To is "SERVER:/path".
 	To string `yaml:"to"`
+	// TLS is "explicit" or "implicit" for FTPS (the server's tls: mode),
+	// default off.
+	TLS TLSMode `yaml:"tls"`
 }
 
 func init() { register("put", func() Action { return new(PutStep) }) }
@@ -32,6 +35,8 @@ func init() { register("put", func() Action { return new(PutStep) }) }
 func (a *PutStep) check(c *checker, at string) {
 	c.host(at+".client", a.Client, "put client")
 	c.serverPath(at+".to", a.To, "put to")
+	name, _ := splitRef(a.To)
+	c.clientTLS(at+".tls", a.TLS, name, "put")
 	n := 0
 	for _, set := range []bool{a.From != "", a.Content != nil, a.Size > 0} {
 		if set {
@@ -79,7 +84,7 @@ func (a *PutStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.stor(ctx, a.Client, a.To, data, size, res); err != nil {
+	if err := r.stor(ctx, a.Client, a.To, a.TLS, data, size, res); err != nil {
 		return err
 	}
 	return r.checksumSum(res, sum, a.To, time.Now())

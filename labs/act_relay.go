@@ -15,6 +15,9 @@ type RelayStep struct {
 	From string `yaml:"from"`
 	// To is the destination "SERVER:/path".
 	To string `yaml:"to"`
+	// TLS is "explicit" or "implicit" for FTPS with both servers (their
+	// tls: mode), default off.
+	TLS TLSMode `yaml:"tls"`
 }
 
 func init() { register("relay", func() Action { return new(RelayStep) }) }
@@ -23,6 +26,7 @@ func (a *RelayStep) check(c *checker, at string) {
 	c.host(at+".client", a.Client, "relay client")
 	c.serverPath(at+".from", a.From, "relay from")
 	c.serverPath(at+".to", a.To, "relay to")
+	c.clientTLSBoth(at+".tls", a.TLS, a.From, a.To, "relay")
 }
 
 func (a *RelayStep) describe() string {
@@ -37,7 +41,7 @@ func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.retr(ctx, a.Client, a.From, u, res); err != nil {
+	if err := r.retr(ctx, a.Client, a.From, a.TLS, u, res); err != nil {
 		return err
 	}
 	if err := u.Commit(); err != nil {
@@ -51,7 +55,7 @@ func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.stor(ctx, a.Client, a.To, rc, fi.Size, res); err != nil {
+	if err := r.stor(ctx, a.Client, a.To, a.TLS, rc, fi.Size, res); err != nil {
 		return err
 	}
 	res.Bytes = fi.Size // bytes copied, not bytes moved twice

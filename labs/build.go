@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/ftplab/ftplab/ftp/server"
@@ -123,7 +122,7 @@ type runningServer struct {
 }
 
 // startServer fills the server's store and serves it on its host.
-func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logger *slog.Logger) (*runningServer, error) {
+func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, t *labTLS, logger *slog.Logger) (*runningServer, error) {
 	mem := store.NewMem()
 	for _, f := range s.Files {
 		if err := l.addFile(mem, f); err != nil {
@@ -136,6 +135,7 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logg
 		Anonymous:            s.Anonymous,
 		AllowPrivilegedPorts: s.AllowPrivilegedPorts,
 		PassivePorts:         server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
+		DataTimeout:          s.DataTimeout.D(),
 		Logger:               logger.With("server", s.Name),
 		Greeting:             fmt.Sprintf("ftplab server %s ready", s.Name),
 	}
@@ -144,6 +144,9 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logg
 	}
 	for _, p := range s.Trust {
 		cfg.TrustedPeers = append(cfg.TrustedPeers, netip.Prefix(p))
+	}
+	if err := t.serverConfig(l, s, host, &cfg); err != nil {
+		return nil, fmt.Errorf("server %s: %w", s.Name, err)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -154,7 +157,11 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, logg
 		return nil, fmt.Errorf("server %s: listen on %s port %d: %w", s.Name, s.Host, s.Port, err)
 	}
 	rs := &runningServer{cfg: s, host: host, mem: mem, srv: srv, done: make(chan error, 1)}
-	go func() { rs.done <- srv.Serve(ctx, ln) }()
+	serve := srv.Serve
+	if s.TLS != nil && s.TLS.Mode.implicit() {
+		serve = srv.ServeTLS
+	}
+	go func() { rs.done <- serve(ctx, ln) }()
 	return rs, nil
 }
 
@@ -172,10 +179,7 @@ func (l *Lab) addFile(mem *store.Mem, f File) error {
 	case f.Size > 0:
 		return mem.AddGenerated(f.Path, int64(f.Size), uint64(f.Seed))
 	}
-	dir := f.From
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(l.Dir, dir)
-	}
+	dir := l.resolve(f.From)
 	dest := f.Path
 	if dest == "" {
 		dest = "/"

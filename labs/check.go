@@ -117,6 +117,9 @@ func (c *checker) checkServers() {
 		}
 		if s.Port == 0 {
 			s.Port = 21
+			if s.TLS != nil && s.TLS.Mode.implicit() {
+				s.Port = 990
+			}
 		}
 		if err := stack.CheckName(s.Name); err != nil {
 			c.errorf(p+".name", "server: %v", err)
@@ -143,6 +146,7 @@ func (c *checker) checkServers() {
 			}
 			users[u.Name] = true
 		}
+		c.serverTLS(p+".tls", s)
 		paths := map[string]bool{}
 		for j, f := range s.Files {
 			fp := fmt.Sprintf("%s.files[%d]", p, j)

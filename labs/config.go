@@ -174,6 +174,33 @@ type Server struct {
 	PassivePorts PortRange `yaml:"passive-ports"`
 	// Files are put in the server's in-memory store before the steps run.
 	Files []File `yaml:"files"`
+	// TLS turns FTPS (RFC 4217) on; nil is plain FTP.
+	TLS *ServerTLS `yaml:"tls"`
+	// DataTimeout bounds setting up a data connection (its TLS handshake
+	// included) and any stall of one; default 30s.
+	DataTimeout Duration `yaml:"data-timeout"`
+}
+
+// ServerTLS is a server's FTPS: AUTH TLS, PBSZ, PROT, SSCN and CPSV, or
+// TLS from the first byte (implicit). Without Cert and Key the server gets
+// a self-signed certificate made for the run, valid for its host's
+// addresses; the lab's clients trust every server certificate of the lab.
+type ServerTLS struct {
+	// Mode is "explicit" (default: AUTH TLS on the control port) or
+	// "implicit" (TLS from the first byte; the port defaults to 990).
+	Mode ServerTLSMode `yaml:"mode"`
+	// Require refuses USER (530) before AUTH TLS.
+	Require bool `yaml:"require"`
+	// RequireData refuses PROT C and transfers without PROT P.
+	RequireData bool `yaml:"require-data"`
+	// Reuse is "required" (default: a protected data connection from the
+	// client must resume the control connection's TLS session) or
+	// "optional".
+	Reuse TLSReuse `yaml:"reuse"`
+	// Cert and Key are PEM files (relative to the lab file, like files'
+	// from:) of the server's certificate chain and private key.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
 }
 
 // User is an FTP account.

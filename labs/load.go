@@ -80,11 +80,10 @@ func LoadFile(path string) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab file %s: %w", path, err)
 	}
-	lab, err := Load(path, data)
+	lab, err := decodeLab(path, filepath.Dir(path), data)
 	if err != nil {
-		return nil, err
+		return nil, located(path, data, err)
 	}
-	lab.Dir = filepath.Dir(path)
 	return lab, nil
 }
 
@@ -99,14 +98,15 @@ var utf8BOM = []byte("\ufeff")
 // whose aliases expand to more than MaxAliasNodes is refused before it is
 // decoded; a leading UTF-8 byte order mark is skipped.
 func Load(name string, data []byte) (*Lab, error) {
-	lab, err := decodeLab(name, data)
+	lab, err := decodeLab(name, "", data)
 	if err != nil {
 		return nil, located(name, data, err)
 	}
 	return lab, nil
 }
 
-func decodeLab(name string, data []byte) (*Lab, error) {
+// decodeLab decodes and validates a lab whose relative paths are in dir.
+func decodeLab(name, dir string, data []byte) (*Lab, error) {
 	if len(data) > MaxSourceSize {
 		return nil, &Error{Msg: fmt.Sprintf("lab file is larger than %d MiB", MaxSourceSize>>20)}
 	}
@@ -121,7 +121,7 @@ func decodeLab(name string, data []byte) (*Lab, error) {
 	if body == nil {
 		return nil, &Error{Msg: "empty lab file: it holds only comments"}
 	}
-	lab := &Lab{Source: name, src: data, ast: file}
+	lab := &Lab{Source: name, Dir: dir, src: data, ast: file}
 	if err := decodeNode(body, lab); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,10 @@ type Options struct {
 	Progress bool
 	// Logger receives the network's and servers' diagnostics; nil discards.
 	Logger *slog.Logger
+	// KeyLog, when set, also receives every TLS secret of the run, of
+	// servers and clients, as NSS key log lines (SSLKEYLOGFILE's format).
+	// The capture holds them anyway, as Decryption Secrets Blocks.
+	KeyLog io.Writer
 }
 
 // runner is the state of one run: the started lab and its steps' results.
@@ -68,7 +72,7 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 		opts.Out = io.Discard
 	}
 	t0 := time.Now()
-	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, live: opts.Live, force: opts.Force, everyHop: opts.EveryHop, logger: opts.Logger})
+	e, err := start(ctx, lab, startOptions{capture: opts.CaptureFile, data: opts.CaptureData, live: opts.Live, force: opts.Force, everyHop: opts.EveryHop, keyLog: opts.KeyLog, logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}

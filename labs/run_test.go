@@ -45,6 +45,8 @@ func arrows(rep *Report) []string {
 			out = append(out, fmt.Sprintf("%s⇒%s data", from, to))
 		case ladder.Refused:
 			out = append(out, fmt.Sprintf("%s→%s refused", from, to))
+		case ladder.TLS:
+			out = append(out, fmt.Sprintf("%s→%s TLS", from, to))
 		}
 	}
 	return out
@@ -126,6 +128,40 @@ func TestRunEmbeddedLabs(t *testing.T) {
 			assert.GreaterOrEqual(t, step(t, rep, "copy").Duration, 4*80*time.Millisecond)
 			inOrder(t, arrows(rep), []string{"A→C PASV", "A→B PORT", "B⇒C data", "A→C PASV", "A→B PORT", "C⇒B data"})
 		},
+		"ftps": func(t *testing.T, rep *Report) {
+			// The clear start, then TLS: nothing of the ciphertext is
+			// read as FTP; the data connection is TLS, A its client.
+			a := arrows(rep)
+			inOrder(t, a, []string{"A→B AUTH", "B→A 234", "A→B TLS", "A→B SYN", "A→B TLS", "B⇒A data"})
+			assert.Equal(t, "A→B TLS", a[len(a)-2], "the ladder reads nothing after the handshakes")
+			for _, c := range rep.Ladder.Conns {
+				assert.True(t, c.TLS, "connection %s → %s is TLS", c.Client, c.Server)
+				assert.Equal(t, "A", rep.Names[c.TLSClient.Addr()])
+			}
+			// Wireshark decrypts with the capture's secrets, and only so.
+			retr := `ftp.request.command == "RETR"`
+			assert.Contains(t, tshark(t, "-r", rep.CaptureFile, "-Y", retr), "RETR /secret.bin")
+			assert.Empty(t, tshark(t, "-r", stripSecrets(t, rep.CaptureFile), "-Y", retr), "no RETR without the secrets")
+		},
+		"secure-fxp": func(t *testing.T, rep *Report) {
+			// SSCN to the passive server (C, then B), CPSV likewise: the
+			// passive server is the TLS client of the data connection.
+			var clients []string
+			for _, c := range rep.Ladder.Conns {
+				if !c.Control && c.TLS {
+					clients = append(clients, rep.Names[c.TLSClient.Addr()])
+				}
+			}
+			assert.Equal(t, []string{"C", "B", "C", "B"}, clients)
+			inOrder(t, arrows(rep), []string{"B→C SYN", "C→B TLS", "B⇒C data", "C→B SYN", "B→C TLS", "B⇒C data"})
+			for _, name := range []string{"sscn-passive-destination", "cpsv-passive-source"} {
+				assert.Equal(t, int64(128<<10), step(t, rep, name).Bytes)
+			}
+			failed := step(t, rep, "no-tls-client")
+			assert.False(t, failed.OK)
+			assert.ErrorContains(t, failed.Err, "TLS handshake on data connection")
+			assert.Contains(t, tshark(t, "-r", rep.CaptureFile, "-Y", `ftp.request.command == "SSCN"`), "SSCN ON", "decrypted inside TLS")
+		},
 		"ipv6": func(t *testing.T, rep *Report) {
 			inOrder(t, arrows(rep), []string{"A→B EPSV", "B→A 229", "A→C EPRT", "B⇒C data", "A→C EPSV", "C→A 229", "A→B EPRT", "B⇒C data"})
 		},
@@ -138,7 +174,7 @@ func TestRunEmbeddedLabs(t *testing.T) {
 			require.NoError(t, err)
 			rep := runLab(t, lab)
 			for _, s := range rep.Steps {
-				assert.True(t, s.OK, "step %s: %v", s.Name, s.Err)
+				assert.True(t, s.OK || s.MayFail, "step %s: %v", s.Name, s.Err)
 			}
 			require.True(t, rep.OK(), "failures: %v", rep.Failures())
 			assert.Zero(t, rep.Stats.Dropped, "capture dropped frames")

@@ -38,14 +38,17 @@ func (r *runner) serverAddr(clientHost string, rs *runningServer) (netip.AddrPor
 }
 
 // dial opens a logged-in control connection from clientHost to a server:
-// as its first user, or anonymous.
-func (r *runner) dial(ctx context.Context, clientHost, serverName string) (*client.Client, error) {
+// as its first user, or anonymous; with TLS as mode says (trusting the
+// lab's certificates).
+func (r *runner) dial(ctx context.Context, clientHost, serverName string, mode TLSMode) (*client.Client, error) {
 	rs := r.servers[serverName]
 	addr, err := r.serverAddr(clientHost, rs)
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(ctx, r.net.Host(clientHost), addr.String(), client.Options{Timeout: clientTimeout})
+	opts := client.Options{Timeout: clientTimeout}
+	r.tls.clientOptions(mode, &opts)
+	c, err := client.Dial(ctx, r.net.Host(clientHost), addr.String(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: connect to server %s at %s: %w", clientHost, serverName, addr, r.explainUnreachable(err, clientHost, rs.cfg.Host))
 	}
@@ -68,10 +71,10 @@ type keptSession struct {
 }
 
 // session returns the client's kept session with a server (cmd steps),
-// opening and logging it in on first use, and locked: the caller unlocks
-// it when its command's replies are read.
-func (r *runner) session(ctx context.Context, clientHost, serverName string) (*keptSession, error) {
-	key := clientHost + "/" + serverName
+// one per TLS mode, opening and logging it in on first use, and locked:
+// the caller unlocks it when its command's replies are read.
+func (r *runner) session(ctx context.Context, clientHost, serverName string, mode TLSMode) (*keptSession, error) {
+	key := clientHost + "/" + serverName + "/" + client.TLSMode(mode).String()
 	r.sessMu.Lock()
 	ks := r.sessions[key]
 	if ks == nil {
@@ -81,7 +84,7 @@ func (r *runner) session(ctx context.Context, clientHost, serverName string) (*k
 	r.sessMu.Unlock()
 	ks.mu.Lock()
 	if ks.c == nil {
-		c, err := r.dial(ctx, clientHost, serverName)
+		c, err := r.dial(ctx, clientHost, serverName, mode)
 		if err != nil {
 			ks.mu.Unlock()
 			return nil, err
@@ -115,17 +118,17 @@ func quit(ctx context.Context, cs ...*client.Client) {
 
 // retr downloads ref ("SERVER:/path") through clientHost into w, timing
 // the transfer (RETR to its final reply) in res.
-func (r *runner) retr(ctx context.Context, clientHost, ref string, w io.Writer, res *StepResult) error {
+func (r *runner) retr(ctx context.Context, clientHost, ref string, mode TLSMode, w io.Writer, res *StepResult) error {
 	name, path := splitRef(ref)
-	return r.transfer(ctx, clientHost, "get", ref, r.serverFileSize(name, path), res,
+	return r.transfer(ctx, clientHost, "get", ref, mode, r.serverFileSize(name, path), res,
 		func(c *client.Client, bar client.Option) (int64, error) { return c.Retr(ctx, path, w, bar) })
 }
 
 // stor uploads data to ref through clientHost, timing the transfer (STOR
 // to its final reply) in res.
-func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reader, size int64, res *StepResult) error {
+func (r *runner) stor(ctx context.Context, clientHost, ref string, mode TLSMode, data io.Reader, size int64, res *StepResult) error {
 	_, path := splitRef(ref)
-	if err := r.transfer(ctx, clientHost, "put", ref, size, res,
+	if err := r.transfer(ctx, clientHost, "put", ref, mode, size, res,
 		func(c *client.Client, bar client.Option) (int64, error) { return c.Stor(ctx, path, data, bar) }); err != nil {
 		return err
 	}
@@ -134,12 +137,12 @@ func (r *runner) stor(ctx context.Context, clientHost, ref string, data io.Reade
 }
 
 // transfer runs op, one transfer of size bytes (-1: unknown), on a new
-// session from clientHost with ref's server: with a progress bar, its time
-// and bytes counted in res.
-func (r *runner) transfer(ctx context.Context, clientHost, verb, ref string, size int64, res *StepResult,
+// session (TLS as mode says) from clientHost with ref's server: with a
+// progress bar, its time and bytes counted in res.
+func (r *runner) transfer(ctx context.Context, clientHost, verb, ref string, mode TLSMode, size int64, res *StepResult,
 	op func(c *client.Client, bar client.Option) (int64, error)) error {
 	name, _ := splitRef(ref)
-	c, err := r.dial(ctx, clientHost, name)
+	c, err := r.dial(ctx, clientHost, name, mode)
 	if err != nil {
 		return err
 	}

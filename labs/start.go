@@ -30,6 +30,7 @@ type env struct {
 	captureFile string        // where the capture ends up ("" with CaptureNone)
 	file        *os.File      // the capture being written, beside captureFile, or nil
 	mem         *bytes.Buffer // the in-memory capture of CaptureNone
+	tls         *labTLS       // the servers' certificates, every TLS secret
 }
 
 // startOptions are the choices start needs.
@@ -39,6 +40,7 @@ type startOptions struct {
 	live     io.Writer   // also receives the pcapng stream, or nil
 	force    bool        // replace a capture path that holds something else
 	everyHop bool        // stack.Options.CaptureEveryHop
+	keyLog   io.Writer   // also receives every TLS secret (NSS key log), or nil
 	logger   *slog.Logger
 }
 
@@ -76,9 +78,10 @@ func start(ctx context.Context, lab *Lab, o startOptions) (*env, error) {
 		}
 		return nil, fmt.Errorf("lab %s: %w", lab.Name, err)
 	}
+	e.tls = newLabTLS(e.net, o.keyLog, o.logger)
 	for i := range lab.Servers {
 		s := &lab.Servers[i]
-		rs, err := lab.startServer(ctx, s, e.net.Host(s.Host), o.logger)
+		rs, err := lab.startServer(ctx, s, e.net.Host(s.Host), e.tls, o.logger)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("lab %s: %w", lab.Name, err), e.stop(false))
 		}

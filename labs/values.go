@@ -395,6 +395,85 @@ func (d *Dialect) UnmarshalYAML(node ast.Node) error {
 	return decodeScalar(node, "dialect", client.ParseDialect, (*client.Dialect)(d))
 }
 
+// TLSMode is how a client step protects its sessions: "off" (default),
+// "explicit" (AUTH TLS) or "implicit" (TLS from the first byte); ftp/client
+// parses it.
+type TLSMode client.TLSMode
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (m *TLSMode) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "TLS mode", client.ParseTLSMode, (*client.TLSMode)(m))
+}
+
+// ServerTLSMode is how a server offers TLS: "explicit" or "implicit" (the
+// zero value is explicit).
+type ServerTLSMode client.TLSMode
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (m *ServerTLSMode) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "server TLS mode", func(s string) (client.TLSMode, error) {
+		v, err := client.ParseTLSMode(s)
+		if err != nil || v == client.TLSOff {
+			return 0, fmt.Errorf("server TLS mode %q: want explicit or implicit (leave tls: out for plain FTP)", s)
+		}
+		return v, nil
+	}, (*client.TLSMode)(m))
+}
+
+// implicit reports whether the server's control port speaks TLS from the
+// first byte.
+func (m ServerTLSMode) implicit() bool { return client.TLSMode(m) == client.TLSImplicit }
+
+// TLSReuse says whether a server's protected data connections must resume
+// the control connection's TLS session: "required" (default) or
+// "optional".
+type TLSReuse string
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (r *TLSReuse) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "TLS reuse", func(s string) (TLSReuse, error) {
+		switch v := TLSReuse(strings.ToLower(s)); v {
+		case "required", "optional":
+			return v, nil
+		}
+		return "", fmt.Errorf("TLS reuse %q: want required or optional", s)
+	}, r)
+}
+
+// Security lists the ways a secure third-party copy may make its data
+// connection, in the order tried: sscn, cpsv, clear, none (see
+// client.FXPSecurity).
+type Security []client.FXPSecurity
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (s *Security) UnmarshalYAML(node ast.Node) error {
+	return decodeList(node, "secure FXP method", func(v string) (client.FXPSecurity, error) {
+		m, err := client.ParseFXPSecurity(v)
+		if err != nil {
+			return 0, err
+		}
+		if len(m) != 1 {
+			return 0, fmt.Errorf("secure FXP method %q: one method per item", v)
+		}
+		return m[0], nil
+	}, (*[]client.FXPSecurity)(s))
+}
+
+// SSCNSide is the server SSCN ON goes to: "passive" (default) or
+// "active".
+type SSCNSide string
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (d *SSCNSide) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "SSCN side", func(s string) (SSCNSide, error) {
+		switch v := SSCNSide(strings.ToLower(s)); v {
+		case "passive", "active":
+			return v, nil
+		}
+		return "", fmt.Errorf("SSCN side %q: want passive or active", s)
+	}, d)
+}
+
 // CaptureData is how much of each frame a capture keeps: "full",
 // "headers" or "none" (see Capture.Data).
 type CaptureData string

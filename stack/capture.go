@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,9 +56,10 @@ type capture struct {
 	wg   sync.WaitGroup
 
 	// writer side (owned by the writer goroutine)
-	out *bufio.Writer
-	w   *pcapgo.NgWriter
-	err error
+	out     *bufio.Writer
+	w       *pcapgo.NgWriter
+	err     error
+	secrets [][]byte // secrets that came before the section header
 
 	frames, dropped, bytes, copies atomic.Uint64
 }
@@ -66,6 +68,7 @@ type capMsg struct {
 	slab    []byte
 	nframes int
 	iface   *pcapgo.NgInterface
+	secrets []byte // NSS key log lines, for a Decryption Secrets Block
 }
 
 func newCapture(out io.Writer, flush time.Duration, policy capturePolicy) *capture {
@@ -112,6 +115,24 @@ func (c *capture) addInterface(name, desc string, lt layers.LinkType) (int, erro
 		OS:                  "ftplab",
 	}}
 	return id, nil
+}
+
+// addSecrets queues TLS secrets (NSS key log lines) for a Decryption
+// Secrets Block. The frames recorded before go first, the ones recorded
+// after follow it: secrets given when crypto/tls logs them, during the
+// handshake, come before the records they decrypt, as Wireshark needs.
+func (c *capture) addSecrets(nss []byte) error {
+	if len(nss) == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return errors.New("capture is closed")
+	}
+	c.handoffLocked(true)
+	c.ch <- capMsg{secrets: bytes.Clone(nss)}
+	return nil
 }
 
 // record appends the frames emit yields, seen on interface iface at ts.
@@ -226,6 +247,10 @@ func (c *capture) handle(m capMsg) {
 		c.writeInterface(*m.iface)
 		return
 	}
+	if m.secrets != nil {
+		c.writeSecrets(m.secrets)
+		return
+	}
 	defer c.putSlab(m.slab)
 	b := m.slab
 	for len(b) >= recordHeader {
@@ -263,11 +288,58 @@ func (c *capture) writeInterface(intf pcapgo.NgInterface) {
 			return
 		}
 		c.w = w
+		for _, s := range c.secrets {
+			c.writeSecrets(s)
+		}
+		c.secrets = nil
 		return
 	}
 	if _, err := c.w.AddInterface(intf); err != nil {
 		c.err = fmt.Errorf("write capture interface %q: %w", intf.Name, err)
 	}
+}
+
+// pcapng Decryption Secrets Block (pcapng §4.7): block type, secrets type
+// TLS key log.
+const (
+	blockTypeDSB   = 0x0000000A
+	secretsTypeTLS = 0x544c534b // "TLSK": NSS key log text
+)
+
+// writeSecrets writes a Decryption Secrets Block between the packet
+// blocks: pcapgo's NgWriter has no such block, so its buffer is flushed
+// into out first and the block follows it there. Before the section
+// header (no interface yet) the secrets wait for it.
+func (c *capture) writeSecrets(nss []byte) {
+	if c.err != nil {
+		return
+	}
+	if c.w == nil {
+		c.secrets = append(c.secrets, nss)
+		return
+	}
+	if err := c.w.Flush(); err != nil {
+		c.err = fmt.Errorf("write capture secrets: %w", err)
+		return
+	}
+	if _, err := c.out.Write(secretsBlock(nss)); err != nil {
+		c.err = fmt.Errorf("write capture secrets: %w", err)
+	}
+}
+
+// secretsBlock encodes a Decryption Secrets Block of TLS key log text
+// (little-endian, as pcapgo writes the section).
+func secretsBlock(nss []byte) []byte {
+	padded := (len(nss) + 3) &^ 3
+	total := 4 + 4 + 4 + 4 + padded + 4
+	b := make([]byte, total)
+	binary.LittleEndian.PutUint32(b[0:], blockTypeDSB)
+	binary.LittleEndian.PutUint32(b[4:], uint32(total))
+	binary.LittleEndian.PutUint32(b[8:], secretsTypeTLS)
+	binary.LittleEndian.PutUint32(b[12:], uint32(len(nss)))
+	copy(b[16:], nss)
+	binary.LittleEndian.PutUint32(b[total-4:], uint32(total))
+	return b
 }
 
 func (c *capture) flush() {

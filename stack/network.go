@@ -170,6 +170,23 @@ func (n *Network) CaptureInterface(name string, linkType layers.LinkType) (func(
 	}, nil
 }
 
+// CaptureSecrets writes TLS secrets, NSS key log lines (SSLKEYLOGFILE's
+// format), into the capture as a pcapng Decryption Secrets Block, so that
+// Wireshark and tshark decrypt the TLS connections of the capture with no
+// setup. The block goes after the frames captured before the call and
+// before those captured after it: give the secrets as crypto/tls logs them
+// (a tls.Config's KeyLogWriter), before the records they protect are sent.
+// It fails if the network has no capture or it is closed.
+func (n *Network) CaptureSecrets(nssKeyLog []byte) error {
+	if n.cap == nil {
+		return errors.New("capture secrets: network has no capture")
+	}
+	if err := n.cap.addSecrets(nssKeyLog); err != nil {
+		return fmt.Errorf("capture secrets: %w", err)
+	}
+	return nil
+}
+
 // CaptureStats returns the capture's counters (zero without capture).
 func (n *Network) CaptureStats() CaptureStats {
 	if n.cap == nil {

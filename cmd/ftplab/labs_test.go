@@ -30,9 +30,9 @@ func TestLabsCommand(t *testing.T) {
 	out, _, err := execCmd(t, newLabsCmd())
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 7)
+	require.Len(t, lines, 9)
 	assert.True(t, strings.HasPrefix(lines[0], "rfc478 (default)"), lines[0])
-	for i, name := range []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6"} {
+	for i, name := range []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp"} {
 		assert.True(t, strings.HasPrefix(lines[i], name), "line %d: %q", i, lines[i])
 		assert.Greater(t, len(strings.Fields(lines[i])), 3, "has a description: %q", lines[i])
 	}
@@ -126,6 +126,24 @@ func TestRunCommand(t *testing.T) {
 
 	_, _, err = execCmd(t, newRunCmd(), "no-such-lab")
 	require.Error(t, err)
+	assert.Equal(t, 2, exitCode(err))
+}
+
+// run --keylog: the run's TLS secrets go to the file too (they are in the
+// capture anyway).
+func TestRunKeylog(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.txt")
+	out, _, err := execCmd(t, newRunCmd(), "ftps", "--capture", filepath.Join(dir, "ftps.pcapng"), "--keylog", keys)
+	require.NoError(t, err)
+	assert.Contains(t, out, "TLS handshake (A is the TLS client)")
+	logged, err := os.ReadFile(keys)
+	require.NoError(t, err)
+	// TLS 1.3: the control and the data connection each log their secrets.
+	assert.Equal(t, 2, strings.Count(string(logged), "CLIENT_TRAFFIC_SECRET_0 "), "each secret once")
+
+	_, _, err = execCmd(t, newRunCmd(), "ftps", "--capture", filepath.Join(dir, "x.pcapng"), "--keylog", filepath.Join(dir, "no", "such", "dir"))
 	assert.Equal(t, 2, exitCode(err))
 }
 

@@ -16,7 +16,7 @@ func init() { root.AddCommand(newRunCmd()) }
 func newRunCmd() *cobra.Command {
 	var capture captureFlags
 	var live, verbose, full bool
-	var reportFile string
+	var reportFile, keylog string
 	cmd := &cobra.Command{
 		Use:   "run [LAB|FILE]",
 		Short: "Run a lab: build its network, run its steps, print the ladder and summary",
@@ -40,6 +40,11 @@ capture is not replaced unless --force is given. A frame a router forwards
 is recorded once, where it was first sent (so Wireshark's TCP analysis sees
 each segment once); --every-hop records it on every NIC that sends it.
 
+FTPS labs need no key file: the capture holds every TLS secret of the run
+(pcapng Decryption Secrets Blocks), so Wireshark and tshark decrypt it as
+it is. --keylog FILE also appends them to FILE (NSS key log format, as
+SSLKEYLOGFILE) for other tools.
+
 --live streams the pcapng to stdout while the lab runs (for
 "| wireshark -k -i -"); everything else then goes to stderr. If the reader
 goes away, streaming stops and the run and the capture file go on.`,
@@ -49,7 +54,8 @@ goes away, streaming stops and the run and the capture file go on.`,
   ftplab run mylab.yaml --capture-data headers    # big transfers: small capture
   ftplab run mylab.yaml --no-capture              # no file; the ladder still drawn
   ftplab run mylab.yaml
-  ftplab run slow-client --live | wireshark -k -i -`,
+  ftplab run slow-client --live | wireshark -k -i -
+  ftplab run ftps --keylog keys.txt               # TLS secrets for other tools too`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lab, err := openLab(cmd, args, 2)
@@ -71,6 +77,14 @@ goes away, streaming stops and the run and the capture file go on.`,
 			opts.Progress = isTerminal(out)
 			if verbose {
 				opts.Logger = debugLogger(cmd)
+			}
+			if keylog != "" {
+				kl, err := os.OpenFile(keylog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+				if err != nil {
+					return usageError("run: --keylog: %w", err)
+				}
+				defer kl.Close()
+				opts.KeyLog = kl
 			}
 			fmt.Fprintf(out, "Lab %s: %s\n\n", lab.Name, lab.Description)
 			rep, err := labs.Run(cmd.Context(), lab, opts)
@@ -99,6 +113,7 @@ goes away, streaming stops and the run and the capture file go on.`,
 	cmd.Flags().BoolVar(&live, "live", false, "also stream the pcapng to stdout (text output goes to stderr)")
 	cmd.Flags().StringVar(&reportFile, "report", "", "also write an HTML report of the run to this file")
 	cmd.Flags().BoolVar(&full, "full", false, "draw every line of the ladder (default: logins, TYPE and QUIT left out)")
+	cmd.Flags().StringVar(&keylog, "keylog", "", "also append every TLS secret of the run to FILE (NSS key log format; the capture holds them anyway)")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "log every FTP command and reply of the servers to stderr")
 	return cmd
 }

@@ -29,6 +29,14 @@ const (
 	// Refused counts connection attempts to an announced data port that
 	// were answered with a reset.
 	Refused
+	// TLS is a TLS handshake's start (its ClientHello) on a connection:
+	// From is the TLS client, To the TLS server. On a control connection
+	// it follows a 234 reply to AUTH (or begins a connection to port 990,
+	// implicit FTPS); what follows is encrypted and not read (Wireshark
+	// decrypts it with the capture's secrets). On a data connection (after
+	// PROT P) it follows the SYN; with SSCN or CPSV a server is the TLS
+	// client.
+	TLS
 )
 
 // Event is one arrow of the ladder.
@@ -113,6 +121,10 @@ type Conn struct {
 	Command int
 	// Progress is the data sent from Sender over time.
 	Progress Series
+	// TLS marks a connection that carried TLS (from its TLS event on);
+	// TLSClient is the end that was the TLS client.
+	TLS       bool
+	TLSClient netip.AddrPort
 }
 
 // Ladder is the FTP exchange found in a capture.
@@ -170,6 +182,9 @@ type conn struct {
 	control  bool
 	data     bool // known to be a data connection when it started
 	index    int  // in Ladder.Conns, once finished
+	drawn    bool // in Ladder.Conns
+	tls      bool // a TLS handshake began on it
+	tlsFrom  netip.AddrPort
 }
 
 // announce is a data endpoint a command or reply announced.
@@ -393,10 +408,11 @@ func (a *analyzer) finish() *Ladder {
 			c.index = len(l.Conns)
 			l.Conns = append(l.Conns, Conn{Client: c.client, Server: c.server, Control: true, Established: c.est, Reset: c.reset,
 				Open: c.synTime, Close: c.endTime, OpenFrame: c.synFrame, CloseFrame: c.endFrame, Command: -1})
+			c.draw(l)
 			continue
 		}
 		anns := a.claim(c)
-		if anns == nil && !a.isDefaultData(c.server) {
+		if anns == nil && !a.isDefaultData(c.server) && !a.protectedData(c) {
 			if c.est && c.bytes[0]+c.bytes[1] > 0 && a.cutBytes > 0 && a.knownHost(c.client.Addr()) && a.knownHost(c.server.Addr()) {
 				unknown = append(unknown, fmt.Sprintf("%s → %s (%d bytes)", c.client, c.server, max(c.bytes[0], c.bytes[1])))
 			}
@@ -415,6 +431,7 @@ func (a *analyzer) finish() *Ladder {
 			}
 			c.index = len(l.Conns)
 			l.Conns = append(l.Conns, Conn{Client: c.client, Server: c.server, Open: c.synTime, OpenFrame: c.synFrame, Command: -1})
+			c.draw(l)
 			refused[k] = &Event{Time: c.synTime, Kind: Refused, From: c.client, To: c.server, Count: 1,
 				Frame: c.synFrame, LastFrame: c.synFrame, Flags: "SYN", ann: annIDs, rec: c}
 			continue
@@ -452,6 +469,7 @@ func (a *analyzer) finish() *Ladder {
 			Sender: sender, Receiver: receiver, Bytes: c.bytes[dir], Retransmits: c.retrans[dir],
 			Open: c.synTime, Close: end, OpenFrame: c.synFrame, CloseFrame: endFrame, Command: cmd,
 			Progress: c.progress[dir].series()})
+		c.draw(l)
 		a.addEvent(Event{Time: c.synTime, Kind: DataOpen, From: c.client, To: c.server, Frame: c.synFrame, LastFrame: c.synFrame, Flags: "SYN", ann: annIDs, rec: c})
 		a.addEvent(Event{Time: end, Kind: DataClose, From: sender, To: receiver, Bytes: c.bytes[dir], Reset: c.reset, StillOpen: !c.ended,
 			Frame: endFrame, LastFrame: endFrame, Flags: how, ann: annIDs, rec: c})
@@ -459,8 +477,12 @@ func (a *analyzer) finish() *Ladder {
 	for _, e := range refused {
 		a.addEvent(*e)
 	}
+	// A TLS handshake on a connection the ladder does not draw is not
+	// drawn either (nothing refers to it).
+	ids := len(a.events)
+	a.events = slices.DeleteFunc(a.events, func(e Event) bool { return e.Kind == TLS && !e.rec.drawn })
 	slices.SortStableFunc(a.events, func(x, y Event) int { return x.Time.Compare(y.Time) })
-	index := make([]int, len(a.events))
+	index := make([]int, ids)
 	for i, e := range a.events {
 		index[e.id] = i
 	}
@@ -503,6 +525,30 @@ func (a *analyzer) finish() *Ladder {
 		l.Notes = append(l.Notes, fmt.Sprintf("connections that carried data but that no complete announcement names (not drawn): %s", strings.Join(unknown, ", ")))
 	}
 	return l
+}
+
+// draw marks c as the connection last added to l.Conns, with its TLS.
+func (c *conn) draw(l *Ladder) {
+	c.drawn = true
+	lc := &l.Conns[c.index]
+	lc.TLS, lc.TLSClient = c.tls, c.tlsFrom
+}
+
+// protectedData reports whether c is a TLS connection between hosts of
+// the FTP exchange, one of them with an encrypted control connection: a
+// data connection after PROT P, announced inside TLS where the ladder
+// cannot read it.
+func (a *analyzer) protectedData(c *conn) bool {
+	if !c.tls || !c.est || !a.knownHost(c.client.Addr()) || !a.knownHost(c.server.Addr()) {
+		return false
+	}
+	for _, k := range a.order {
+		if k.control && k.tls && (k.client.Addr() == c.client.Addr() || k.server.Addr() == c.client.Addr() ||
+			k.client.Addr() == c.server.Addr() || k.server.Addr() == c.server.Addr()) {
+			return true
+		}
+	}
+	return false
 }
 
 // knownHost reports whether addr has an FTP control connection.

@@ -6,6 +6,18 @@
 // reassembles the TCP control streams with gopacket/reassembly, and
 // recognises a control connection by port 21 or by a server that speaks a
 // 220 greeting first.
+//
+// FTPS (RFC 4217) is drawn up to where TLS starts: after a 234 reply to
+// AUTH, or from the first byte of a connection to port 990 (implicit
+// FTPS), a control connection is encrypted and a TLS event (naming the
+// TLS client) ends what the ladder reads of it; ciphertext is never parsed
+// as FTP. A data connection that starts with a TLS ClientHello gets a TLS
+// event too (with SSCN or CPSV a server is the TLS client); when its
+// announcement was inside TLS it is drawn as long as it joins hosts of the
+// exchange, one of them with an encrypted control connection, and its
+// direction is the side that sent more bytes. The ladder does not decrypt:
+// the commands inside TLS are Wireshark's to show, from the TLS secrets
+// ftplab writes into its captures (pcapng Decryption Secrets Blocks).
 package ladder
 
 import (

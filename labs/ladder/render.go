@@ -106,8 +106,12 @@ func (l *Ladder) Lines(opts Options) []Line {
 		}
 		from := name(e, e.From, e.Kind == Command)
 		to := name(e, e.To, e.Kind == Reply)
+		label := Describe(e)
+		if e.Kind == TLS {
+			label = l.describeTLS(e, from)
+		}
 		out = append(out, Line{Event: i, From: index[e.From.Addr()], To: index[e.To.Addr()], Chatter: hide[i],
-			Label: fmt.Sprintf("%s%s%s  %s", from, sep, to, Describe(e))})
+			Label: fmt.Sprintf("%s%s%s  %s", from, sep, to, label)})
 	}
 	return out
 }
@@ -292,6 +296,17 @@ func Describe(e Event) string {
 		return fmt.Sprintf("data %d bytes, %s", e.Bytes, how)
 	case Refused:
 		return fmt.Sprintf("SYN to :%d refused (RST) ×%d", e.To.Port(), e.Count)
+	case TLS:
+		return "TLS handshake (the sender is the TLS client): encrypted from here on"
 	}
 	return e.Text
+}
+
+// describeTLS labels a TLS event naming its TLS client.
+func (l *Ladder) describeTLS(e Event, client string) string {
+	what := "control connection"
+	if !l.Conns[e.Conn].Control {
+		what = "data connection"
+	}
+	return fmt.Sprintf("TLS handshake (%s is the TLS client): %s encrypted from here on", client, what)
 }

@@ -61,6 +61,8 @@ type stream struct {
 	multi          int                  // code of a multi-line reply in progress
 	multiIdx       int                  // its event index
 	pending        []*announce          // endpoints announced here, waiting for a transfer command
+	authSent       bool                 // AUTH sent, its reply not yet read
+	tls            bool                 // TLS from here on: nothing more is read as FTP
 }
 
 // markControl makes the stream a control connection; one that began before
@@ -105,31 +107,47 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		d = 0
 	}
 	data := sg.Fetch(avail)
+	ctx := ac.(*captureContext)
+	if s.tls {
+		s.handshake(s.rec, d, ctx)
+		s.notControl = true // the rest is ciphertext
+		return
+	}
 	if !s.control {
 		// A data connection is known by the announcement that created it,
 		// whatever it carries; otherwise the server speaks first on a
 		// control connection: a 220 greeting.
+		hello := isClientHello(data)
 		switch {
 		case s.a.isData(s.server) || s.a.isData(s.client):
 			s.notControl = true
-			return
 		case s.a.cutHosts[s.server.Addr()] && s.a.cutHosts[s.client.Addr()]:
 			// Lines between these hosts were cut: this may be the data
 			// connection one of them announced. Not known, so not drawn.
 			s.notControl = true
-			return
 		case d == 1 && bytes.HasPrefix(data, []byte("220")):
 			s.markControl()
 		case d == 0 && !s.sawSYN && bytes.HasPrefix(data, []byte("220")):
 			s.client, s.server, s.firstIsClient = s.server, s.client, !s.firstIsClient
 			d = 1
 			s.markControl()
+		case d == 0 && s.server.Port() == implicitPort && hello:
+			s.markControl() // implicit FTPS: TLS from the first byte
+			s.handshake(s.rec, d, ctx)
+			s.notControl = true
+			return
 		default:
 			s.notControl = true
+		}
+		if s.notControl {
+			// A data connection after PROT P starts with TLS too; finish
+			// draws it if it belongs to the FTP exchange.
+			if c := s.a.conns[connKey{s.client, s.server}]; c != nil && hello {
+				s.handshake(c, d, ctx)
+			}
 			return
 		}
 	}
-	ctx := ac.(*captureContext)
 	for _, b := range data {
 		if b == 0 { // a byte the capture did not keep (see analyzer.packet)
 			s.cut[d]++
@@ -147,6 +165,9 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 		}
 		if s.lines[d].Feed(b) {
 			s.endLine(d, ctx)
+			if s.tls { // a 234 reply to AUTH: TLS follows
+				return
+			}
 		}
 	}
 	if s.cut[d] > 0 && s.lines[d].Pending() > 0 {
@@ -186,6 +207,29 @@ func (s *stream) endLine(d int, ctx *captureContext) {
 	s.reply(line, e)
 }
 
+// implicitPort is the port of implicit FTPS (RFC 4217 §2 leaves it to
+// convention): a connection to it that starts with a TLS ClientHello is a
+// control connection.
+const implicitPort = 990
+
+// isClientHello reports whether data starts with a TLS record holding a
+// ClientHello: content type handshake (22), version 3.x, handshake type 1.
+func isClientHello(data []byte) bool {
+	return len(data) >= 6 && data[0] == 22 && data[1] == 3 && data[2] <= 4 && data[5] == 1
+}
+
+// handshake records the start of TLS on connection c: the side that
+// speaks first (direction d of the stream) is the TLS client.
+func (s *stream) handshake(c *conn, d int, ctx *captureContext) {
+	from, to := s.client, s.server
+	if d == 1 {
+		from, to = to, from
+	}
+	c.tls, c.tlsFrom = true, from
+	s.a.addEvent(Event{Time: ctx.ci.Timestamp, Kind: TLS, From: from, To: to, Text: "TLS handshake",
+		Frame: ctx.frame, LastFrame: ctx.frame, Flags: ctx.flags, rec: c})
+}
+
 // ReassemblyComplete ends the stream.
 func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool { return true }
 
@@ -209,6 +253,7 @@ func (s *stream) command(text string, e Event) {
 	if e.Cut > 0 {
 		return
 	}
+	s.authSent = s.authSent || verb == "AUTH"
 	switch verb {
 	case "PORT", "SOCK":
 		if ap, err := proto.ParsePORT(arg); err == nil {
@@ -254,6 +299,11 @@ func (s *stream) reply(text string, e Event) {
 	id := s.a.addEvent(e)
 	if e.Code != 0 && len(text) >= 4 && text[3] == '-' {
 		s.multi, s.multiIdx = e.Code, id
+	}
+	if s.authSent && e.Code >= 200 {
+		// 234: the security data exchange is done (RFC 2228), for AUTH
+		// TLS the TLS handshake begins (RFC 4217 §4).
+		s.authSent, s.tls = false, e.Code == 234
 	}
 	if e.Cut > 0 {
 		return

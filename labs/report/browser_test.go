@@ -256,7 +256,7 @@ func TestBrowser(t *testing.T) {
 					a.dispatchEvent(new MouseEvent("click", {bubbles: true}));
 					return Array.from(document.querySelectorAll("#ladder g.arrow.hl")).map(h => h.id); })()`, id), &hl)
 				var want []string
-				page.eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.ann.split(" ").map(e => "ev-" + e)`, id), &want)
+				page.eval(t, fmt.Sprintf(`document.getElementById(%q).dataset.ann.split(" ").filter(e => e).map(e => "ev-" + e)`, id), &want)
 				assert.ElementsMatch(t, want, hl, "clicking %s highlights what announced it", id)
 				var detail string
 				page.eval(t, `document.getElementById("details").textContent`, &detail)

@@ -22,7 +22,7 @@ func esc(s string) string { return html.EscapeString(s) }
 
 // kindClass is an event kind's CSS class.
 func kindClass(k ladder.Kind) string {
-	return [...]string{"cmd", "reply", "data-open", "data-close", "refused"}[k]
+	return [...]string{"cmd", "reply", "data-open", "data-close", "refused", "tls"}[k]
 }
 
 // ladderSVG draws the ladder's lines (every one, chatter marked for the
@@ -144,6 +144,8 @@ func details(l *ladder.Ladder, e ladder.Event, t0 time.Time) string {
 		d = append(d, fmt.Sprintf("connection frames %d–%d (Wireshark: tcp.port == %d && tcp.port == %d)", c.OpenFrame, c.CloseFrame, c.Client.Port(), c.Server.Port()))
 	case ladder.Refused:
 		d = append(d, fmt.Sprintf("%d attempts, answered with RST", e.Count))
+	case ladder.TLS:
+		d = append(d, fmt.Sprintf("ClientHello from %s: what follows is encrypted; Wireshark decrypts it with the capture's TLS secrets", e.From))
 	}
 	for _, a := range e.Announced {
 		d = append(d, "announced by: "+l.Events[a].Text)

@@ -45,6 +45,8 @@ func rfcOf(e ladder.Event) string {
 		return "RFC 959 §4.2"
 	case ladder.DataOpen, ladder.DataClose, ladder.Refused:
 		return "RFC 959 §3.2–3.3 (data connections)"
+	case ladder.TLS:
+		return "RFC 4217 (FTP over TLS)"
 	}
 	return ""
 }
