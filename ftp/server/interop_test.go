@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,24 +64,31 @@ func url(ts *testServer, path string) string {
 func TestLFTP(t *testing.T) {
 	tool(t, "lftp")
 	ts := startServer(t, "127.0.0.2", nil)
-	content := bytes.Repeat([]byte("lftp interop line\n"), 5000)
-	require.NoError(t, ts.fs.WriteFile("/dir/down.bin", content))
-	dir := t.TempDir()
-	local := filepath.Join(dir, "up.bin")
-	require.NoError(t, os.WriteFile(local, content[:12345], 0o644))
+	lftpGetPut(t, ts, "", "dir", bytes.Repeat([]byte("lftp interop line\n"), 5000), 12345)
+}
 
+// lftpGetPut has lftp, in passive and in active mode, run setup, download
+// DIR/down.bin (content, stored here) and upload content's first upLen
+// bytes, and checks both files and the listing.
+func lftpGetPut(t *testing.T, ts *testServer, setup, dir string, content []byte, upLen int) {
+	t.Helper()
+	remote := path.Join("/", dir, "down.bin")
+	require.NoError(t, ts.fs.WriteFile(remote, content))
+	tmp := t.TempDir()
+	local := filepath.Join(tmp, "up.bin")
+	require.NoError(t, os.WriteFile(local, content[:upLen], 0o644))
 	for _, passive := range []string{"yes", "no"} {
 		t.Run("passive="+passive, func(t *testing.T) {
-			got := filepath.Join(dir, "got-"+passive)
-			out, err := lftp(t, fmt.Sprintf("set ftp:passive-mode %s; open %s; get dir/down.bin -o %s; put %s -o up-%s.bin; cls -l dir",
-				passive, url(ts, ""), got, local, passive))
+			got := filepath.Join(tmp, "got-"+passive)
+			out, err := lftp(t, setup+fmt.Sprintf("set ftp:passive-mode %s; open %s; get %s -o %s; put %s -o up-%s.bin; cls -l %s",
+				passive, url(ts, ""), remote[1:], got, local, passive, dir))
 			require.NoError(t, err, out)
 			data, err := os.ReadFile(got)
 			require.NoError(t, err)
 			require.Equal(t, content, data)
 			up, err := ts.fs.ReadFile("/up-" + passive + ".bin")
 			require.NoError(t, err)
-			require.Equal(t, content[:12345], up)
+			require.Equal(t, content[:upLen], up)
 			require.Contains(t, out, "down.bin")
 		})
 	}

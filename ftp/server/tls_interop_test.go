@@ -35,26 +35,7 @@ func TestLFTPTLS(t *testing.T) {
 		return
 	}
 	ts := startServer(t, "127.0.0.2", strictTLS(t))
-	content := bytes.Repeat([]byte("lftp over tls\n"), 20000)
-	require.NoError(t, ts.fs.WriteFile("/down.bin", content))
-	dir := t.TempDir()
-	local := filepath.Join(dir, "up.bin")
-	require.NoError(t, os.WriteFile(local, content[:33333], 0o644))
-	for _, passive := range []string{"yes", "no"} {
-		t.Run("passive="+passive, func(t *testing.T) {
-			got := filepath.Join(dir, "got-"+passive)
-			out, err := lftp(t, lftpTLS+fmt.Sprintf("set ftp:passive-mode %s; open %s; get down.bin -o %s; put %s -o up-%s.bin; cls -l",
-				passive, url(ts, ""), got, local, passive))
-			require.NoError(t, err, out)
-			data, err := os.ReadFile(got)
-			require.NoError(t, err)
-			require.Equal(t, content, data)
-			up, err := ts.fs.ReadFile("/up-" + passive + ".bin")
-			require.NoError(t, err)
-			require.Equal(t, content[:33333], up)
-			assert.Contains(t, out, "down.bin")
-		})
-	}
+	lftpGetPut(t, ts, lftpTLS, "", bytes.Repeat([]byte("lftp over tls\n"), 20000), 33333)
 	assert.Contains(t, ts.logs.String(), "resumed=true", "lftp resumes the control connection's session")
 	assert.NotContains(t, ts.logs.String(), "session reuse required")
 }
