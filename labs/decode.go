@@ -382,29 +382,17 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 		}
 		d.fail(node, "%s is not true or false", describe(node))
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		s, ok := scalarValue(node)
-		if !ok {
-			d.fail(node, "%s is not a whole number", describe(node))
-			return
-		}
-		n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, v.Type().Bits())
-		if err != nil {
-			d.fail(node, "%s", numberError(s, err, v.Type().Bits()))
-			return
-		}
-		v.SetInt(n)
+		d.whole(node, v, func(s string, bits int) error {
+			n, err := strconv.ParseInt(s, 0, bits)
+			v.SetInt(n)
+			return err
+		})
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		s, ok := scalarValue(node)
-		if !ok {
-			d.fail(node, "%s is not a whole number", describe(node))
-			return
-		}
-		n, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), 0, v.Type().Bits())
-		if err != nil {
-			d.fail(node, "%s", numberError(s, err, v.Type().Bits()))
-			return
-		}
-		v.SetUint(n)
+		d.whole(node, v, func(s string, bits int) error {
+			n, err := strconv.ParseUint(s, 0, bits)
+			v.SetUint(n)
+			return err
+		})
 	case reflect.Float32, reflect.Float64:
 		s, ok := scalarValue(node)
 		f, err := strconv.ParseFloat(s, v.Type().Bits())
@@ -415,6 +403,20 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 		v.SetFloat(f)
 	default:
 		d.fail(node, "cannot decode into %s", v.Type())
+	}
+}
+
+// whole decodes a whole number (signed or not: parse sets v) of v's size,
+// underscores allowed, with the error said in words.
+func (d *decoder) whole(node ast.Node, v reflect.Value, parse func(s string, bits int) error) {
+	s, ok := scalarValue(node)
+	if !ok {
+		d.fail(node, "%s is not a whole number", describe(node))
+		return
+	}
+	if err := parse(strings.ReplaceAll(s, "_", ""), v.Type().Bits()); err != nil {
+		v.SetZero()
+		d.fail(node, "%s", numberError(s, err, v.Type().Bits()))
 	}
 }
 
