@@ -19,7 +19,7 @@ import (
 const (
 	slabSize      = 1 << 20 // bytes of records handed to the writer at once
 	slabQueue     = 32      // slabs that may wait for the writer
-	recordHeader  = 20      // iface(4) + caplen(4) + origlen(4) + unix nanos(8)
+	recordHeader  = 24      // iface(4) + caplen(4) + origlen(4) + unix nanos(8) + note length(4)
 	captureWait   = 100 * time.Millisecond
 	defaultFlush  = 200 * time.Millisecond
 	captureBufLen = 1 << 20
@@ -46,8 +46,9 @@ type capture struct {
 	nifaces int
 	links   []layers.LinkType // per interface
 	closed  bool
-	stopped bool  // stop: frames are no longer recorded
-	last    int64 // the latest timestamp recorded
+	stopped bool   // stop: frames are no longer recorded
+	last    int64  // the latest timestamp recorded
+	note    string // comment for the next frame added (set by an emit under mu)
 	fwd     forwardedCopies
 	timer   *time.Timer
 
@@ -157,12 +158,14 @@ func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payloa
 			c.copies.Add(1)
 			return
 		}
+		note := c.note
+		c.note = ""
 		orig := len(hdr) + len(payload)
 		keep, ok := c.policy.keep(lt, hdr, orig)
 		if !ok {
 			return
 		}
-		if len(c.slab)+recordHeader+keep > cap(c.slab) && len(c.slab) > 0 {
+		if len(c.slab)+recordHeader+keep+len(note) > cap(c.slab) && len(c.slab) > 0 {
 			c.handoffLocked(false)
 		}
 		var h [recordHeader]byte
@@ -170,6 +173,7 @@ func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payloa
 		binary.LittleEndian.PutUint32(h[4:], uint32(keep))
 		binary.LittleEndian.PutUint32(h[8:], uint32(orig))
 		binary.LittleEndian.PutUint64(h[12:], nanos)
+		binary.LittleEndian.PutUint32(h[20:], uint32(len(note)))
 		c.slab = append(c.slab, h[:]...)
 		if keep <= len(hdr) {
 			c.slab = append(c.slab, hdr[:keep]...)
@@ -177,6 +181,7 @@ func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payloa
 			c.slab = append(c.slab, hdr...)
 			c.slab = append(c.slab, payload[:keep-len(hdr)]...)
 		}
+		c.slab = append(c.slab, note...)
 		c.nframes++
 	})
 }
@@ -258,14 +263,22 @@ func (c *capture) handle(m capMsg) {
 		n := int(binary.LittleEndian.Uint32(b[4:]))
 		orig := int(binary.LittleEndian.Uint32(b[8:]))
 		ts := int64(binary.LittleEndian.Uint64(b[12:]))
+		nl := int(binary.LittleEndian.Uint32(b[20:]))
 		data := b[recordHeader : recordHeader+n]
-		b = b[recordHeader+n:]
+		note := b[recordHeader+n : recordHeader+n+nl]
+		b = b[recordHeader+n+nl:]
 		if c.err != nil || c.w == nil {
 			c.dropped.Add(1)
 			continue
 		}
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: n, Length: orig, InterfaceIndex: iface}
-		if err := c.w.WritePacket(ci, data); err != nil {
+		var err error
+		if nl == 0 {
+			err = c.w.WritePacket(ci, data)
+		} else {
+			err = c.w.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{string(note)}})
+		}
+		if err != nil {
 			c.err = fmt.Errorf("write capture: %w", err)
 			c.dropped.Add(1)
 			continue

@@ -34,6 +34,95 @@ type HostConfig struct {
 	// address always have it; hosts without neither answer nor send IPv6,
 	// which saves about 40 KiB (an NDP neighbour table) per host.
 	IPv6 bool
+	// NAT translates the addresses of what the host forwards (router.go);
+	// it needs Router.
+	NAT *NATConfig
+	// Firewall filters what the host forwards, statefully; it needs Router.
+	Firewall *FirewallConfig
+	// FTPHelper watches the FTP control connections the host forwards and
+	// lets their data connections through NAT and Firewall (helper.go); it
+	// needs Router.
+	FTPHelper *FTPHelperConfig
+}
+
+// NATConfig is network address translation on a router, built on gVisor's
+// netfilter (its NAT table and connection tracking).
+type NATConfig struct {
+	// Outside names the NIC facing the outside: connections leaving by it
+	// get its address as their source (masquerade), or SNAT if set.
+	Outside string
+	// SNAT, if valid, is the source address connections leaving by Outside
+	// get instead of the NIC's own address.
+	SNAT netip.Addr
+	// Forwards are port forwards: connections arriving at Outside for one of
+	// their ports go to an inside host.
+	Forwards []PortForward
+}
+
+// PortForward sends connections that arrive at a NAT's outside NIC for
+// Ports on to To (destination NAT).
+type PortForward struct {
+	// Ports is the outside port range.
+	Ports PortRange
+	// To is the inside host's address.
+	To netip.Addr
+	// ToPort is the inside port for a single outside port; 0 keeps the
+	// port. A range always keeps its ports.
+	ToPort uint16
+}
+
+// PortRange is the TCP or UDP ports First..Last; Last 0 means First alone.
+type PortRange struct {
+	First, Last uint16
+}
+
+// Contains reports whether port is in r.
+func (r PortRange) Contains(port uint16) bool {
+	return port >= r.First && port <= max(r.Last, r.First)
+}
+
+// String renders "21" or "50000-50100".
+func (r PortRange) String() string {
+	if r.Last == 0 || r.Last == r.First {
+		return fmt.Sprint(r.First)
+	}
+	return fmt.Sprintf("%d-%d", r.First, r.Last)
+}
+
+// FirewallConfig is a stateful packet filter on what a router forwards:
+// packets of connections it has let through (in either direction), and of
+// data connections an FTPHelper expects, pass; a packet that starts
+// anything else passes only if an Allow rule matches it, and is otherwise
+// dropped and counted (Host.FirewallDropped). Traffic to and from the
+// router itself is not filtered.
+type FirewallConfig struct {
+	// Allow are the rules for new connections, tried in order.
+	Allow []FirewallRule
+}
+
+// FirewallRule matches the first packet of a connection; empty fields
+// match anything.
+type FirewallRule struct {
+	// In and Out name the NIC the packet arrives by and the NIC it leaves by.
+	In, Out string
+	// Dst is the destination prefix (after any port forward).
+	Dst netip.Prefix
+	// Proto is "tcp", "udp" or "icmp"; "" matches any.
+	Proto string
+	// Ports is the destination port range (tcp or udp); zero matches any.
+	Ports PortRange
+}
+
+// FTPHelperConfig is an FTP connection-tracking helper with the semantics
+// of Linux's nf_conntrack_ftp and nf_nat_ftp.
+type FTPHelperConfig struct {
+	// Ports are the control connection ports it watches; empty means 21.
+	Ports []uint16
+	// Loose lets it expect a data connection to an address other than the
+	// control connection's own ends (as nf_conntrack_ftp's loose=1): what a
+	// third-party transfer needs, and a hole anyone who can reach a server
+	// can open towards any host.
+	Loose bool
 }
 
 // NICConfig describes one Ethernet interface of a host.

@@ -23,6 +23,13 @@ const (
 	SwitchItem
 	// LinkItem is Config.Links[Index].
 	LinkItem
+	// NATItem is Config.Hosts[Index].NAT, or its Forwards[Sub] if Sub >= 0.
+	NATItem
+	// FirewallItem is Config.Hosts[Index].Firewall, or its Allow[Sub] if
+	// Sub >= 0.
+	FirewallItem
+	// FTPHelperItem is Config.Hosts[Index].FTPHelper (Elem indexes Ports).
+	FTPHelperItem
 )
 
 // Item locates a part of a Config, so that a front end (a lab file) can
@@ -34,9 +41,11 @@ type Item struct {
 	Index, Sub int
 	// Field is the Go name of the offending field of that item ("Name",
 	// "MAC", "Addrs", "Dst", "Via", "NIC", "A", "B", "MTU", "Delay",
-	// "Jitter", "Loss", "Rate", "Queue"), or "" for the item as a whole.
+	// "Jitter", "Loss", "Rate", "Queue"; for router roles "Outside", "SNAT",
+	// "Ports", "To", "ToPort", "In", "Out", "Proto"), or "" for the item as
+	// a whole.
 	Field string
-	// Elem is the index within a list field (Addrs), or -1.
+	// Elem is the index within a list field (Addrs, a helper's Ports), or -1.
 	Elem int
 }
 

@@ -69,6 +69,9 @@ type Host struct {
 	forward atomic.Bool // IP forwarding on (a router: it gets super-segments cut)
 	ipv6    bool        // IPv6 protocol present
 	closed  atomic.Bool
+
+	router *routerState // NAT, firewall and FTP helper (router.go); nil if none
+	notes  notes        // capture comments on frames the router changed (helper.go)
 }
 
 func newHost(n *Network, hp hostPlan) (*Host, error) {
@@ -111,6 +114,7 @@ func newHost(n *Network, hp hostPlan) (*Host, error) {
 	for _, rp := range hp.routes {
 		h.addRoute(rp.dst, rp.via, tcpip.NICID(rp.nic+1))
 	}
+	h.installRoles(hp.roles)
 	if hp.router {
 		if err := h.SetForwarding(true); err != nil {
 			s.Destroy()
@@ -189,6 +193,13 @@ func (h *Host) AddRoute(rc RouteConfig) error {
 	}
 	h.addRoute(rp.dst, rp.via, ids[rp.nic])
 	return nil
+}
+
+// hasAddr reports whether a is one of the host's addresses.
+func (h *Host) hasAddr(a netip.Addr) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.ContainsFunc(h.addrs, func(p netip.Prefix) bool { return p.Addr() == a })
 }
 
 // Name returns the host's name.

@@ -139,6 +139,13 @@ func (n *nic) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 	}
 	var frameArr [8]frame
 	frames := frameArr[:0]
+	var notes []string // a router's comments on frames, if it has any pending
+	if n.host.notes.pending() {
+		notes = make([]string, len(list))
+		for i, pkt := range list {
+			notes[i] = n.host.notes.take(pkt)
+		}
+	}
 	for _, pkt := range list {
 		v := buffer.NewViewSize(pkt.Size())
 		b := v.AsSlice()
@@ -159,7 +166,10 @@ func (n *nic) WritePackets(pkts gvstack.PacketBufferList) (int, tcpip.Error) {
 	now := time.Now()
 	if n.cap != nil {
 		n.cap.record(n.capIf, now, func(add func(hdr, payload []byte)) {
-			for _, f := range frames {
+			for i, f := range frames {
+				if notes != nil {
+					n.cap.note = notes[i]
+				}
 				if f.mss == 0 {
 					add(f.v.AsSlice(), nil)
 					continue

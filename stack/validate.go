@@ -24,6 +24,7 @@ type hostPlan struct {
 	ipv6   bool
 	nics   []nicPlan
 	routes []routePlan
+	roles  roles // NAT, firewall, FTP helper (router.go)
 }
 
 type nicPlan struct {
@@ -148,6 +149,10 @@ func compile(cfg Config) (*plan, error) {
 			}
 			p.hosts[hi].routes = append(p.hosts[hi].routes, rp)
 		}
+	}
+
+	for hi, hc := range cfg.Hosts {
+		p.hosts[hi].roles = checkRoles(hi, hc, &p.hosts[hi], &errs)
 	}
 
 	for si, sc := range cfg.Switches {
