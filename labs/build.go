@@ -35,6 +35,7 @@ func (l *Lab) stackNetwork() network {
 	n := network{l: l}
 	for _, h := range l.Hosts {
 		hc := stack.HostConfig{Name: h.Name, Router: h.Router}
+		h.stackRoles(&hc)
 		for _, nic := range h.nics() {
 			nc := stack.NICConfig{Name: nic.Name, MAC: nic.MAC.HW()}
 			for _, p := range nic.Addresses {
@@ -103,6 +104,8 @@ func (n network) path(it stack.Item) string {
 			return field(host)
 		}
 		return field(fmt.Sprintf("%s.nics[%d]", host, it.Sub))
+	case stack.NATItem, stack.FirewallItem, stack.FTPHelperItem:
+		return rolePath(host, it)
 	case stack.RouteItem:
 		if it.Sub < len(h.Gateway) {
 			return fmt.Sprintf("%s.gateway[%d]", host, it.Sub)
@@ -135,6 +138,7 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, t *l
 		Anonymous:            s.Anonymous,
 		AllowPrivilegedPorts: s.AllowPrivilegedPorts,
 		PassivePorts:         server.PortRange{Lo: s.PassivePorts.Lo, Hi: s.PassivePorts.Hi},
+		PassiveAddress:       s.PassiveAddress.A(),
 		DataTimeout:          s.DataTimeout.D(),
 		Logger:               logger.With("server", s.Name),
 		Greeting:             fmt.Sprintf("ftplab server %s ready", s.Name),

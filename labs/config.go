@@ -97,6 +97,13 @@ type Host struct {
 	Routes []Route `yaml:"routes"`
 	// Router makes the host forward IP packets between its NICs.
 	Router bool `yaml:"router"`
+	// NAT translates the addresses of what a router forwards.
+	NAT *NAT `yaml:"nat"`
+	// Firewall filters what a router forwards, statefully.
+	Firewall *Firewall `yaml:"firewall"`
+	// FTPHelper lets a router's NAT and firewall follow FTP data
+	// connections, as Linux's nf_conntrack_ftp and nf_nat_ftp.
+	FTPHelper *FTPHelper `yaml:"ftp-helper"`
 }
 
 // NIC is one network interface of a host.
@@ -172,6 +179,10 @@ type Server struct {
 	AllowPrivilegedPorts bool `yaml:"allow-privileged-ports"`
 	// PassivePorts is the passive port range, e.g. "50000-50099".
 	PassivePorts PortRange `yaml:"passive-ports"`
+	// PassiveAddress is announced in 227 replies instead of the control
+	// connection's local address: a server behind NAT names the router's
+	// outside address (vsftpd's pasv_address).
+	PassiveAddress Addr `yaml:"passive-address"`
 	// Files are put in the server's in-memory store before the steps run.
 	Files []File `yaml:"files"`
 	// TLS turns FTPS (RFC 4217) on; nil is plain FTP.

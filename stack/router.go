@@ -162,7 +162,7 @@ func checkForward(f PortForward, out int, hp *hostPlan) *fieldError {
 		return &fieldError{"Ports", err}
 	}
 	if f.ToPort != 0 && f.Ports.Last > f.Ports.First {
-		return &fieldError{"ToPort", fmt.Errorf("ports %s: a range keeps its ports, so it takes no to-port", f.Ports)}
+		return &fieldError{"ToPort", fmt.Errorf("ports %s: a range keeps its ports, so forward it to an address without a port", f.Ports)}
 	}
 	if !f.To.IsValid() || !f.To.Is4() {
 		return &fieldError{"To", fmt.Errorf("forward to %v: want an IPv4 address (NAT is IPv4 only)", f.To)}
