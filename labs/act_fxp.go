@@ -98,11 +98,11 @@ func (a *FXPStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	dstName, dstPath := splitRef(a.To)
 	opts := client.TransferOptions{Passive: client.Side(a.Passive), Dialect: client.Dialect(a.Dialect),
 		Security: a.Secure, SSCNOnActive: a.SSCNSide == "active"}
-	src, err := r.dial(ctx, a.Client, srcName, a.TLS)
+	src, err := r.dial(ctx, a.Client, srcName, dialOpts{tls: a.TLS})
 	if err != nil {
 		return err
 	}
-	dst, err := r.dial(ctx, a.Client, dstName, a.TLS)
+	dst, err := r.dial(ctx, a.Client, dstName, dialOpts{tls: a.TLS})
 	if err != nil {
 		quit(ctx, src)
 		return err

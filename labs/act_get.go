@@ -16,6 +16,9 @@ type GetStep struct {
 	// TLS is "explicit" or "implicit" for FTPS (the server's tls: mode),
 	// default off.
 	TLS TLSMode `yaml:"tls"`
+	// Mode is how the data connection is opened: auto (EPSV, falling back
+	// to PASV; default), epsv, pasv, eprt or port.
+	Mode DataMode `yaml:"mode"`
 }
 
 func init() { register("get", func() Action { return new(GetStep) }) }
@@ -41,7 +44,7 @@ func (a *GetStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return fmt.Errorf("get %s: client memory: %w", a.From, err)
 	}
-	if err := r.retr(ctx, a.Client, a.From, a.TLS, u, res); err != nil {
+	if err := r.retr(ctx, a.Client, a.From, dialOpts{tls: a.TLS, data: a.Mode}, u, res); err != nil {
 		_ = u.Abort()
 		return err
 	}

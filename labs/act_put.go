@@ -28,6 +28,8 @@ type PutStep struct {
 	// TLS is "explicit" or "implicit" for FTPS (the server's tls: mode),
 	// default off.
 	TLS TLSMode `yaml:"tls"`
+	// Mode is how the data connection is opened, as for get.
+	Mode DataMode `yaml:"mode"`
 }
 
 func init() { register("put", func() Action { return new(PutStep) }) }
@@ -84,7 +86,7 @@ func (a *PutStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.stor(ctx, a.Client, a.To, a.TLS, data, size, res); err != nil {
+	if err := r.stor(ctx, a.Client, a.To, dialOpts{tls: a.TLS, data: a.Mode}, data, size, res); err != nil {
 		return err
 	}
 	return r.checksumSum(res, sum, a.To, time.Now())

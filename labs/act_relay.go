@@ -41,7 +41,7 @@ func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.retr(ctx, a.Client, a.From, a.TLS, u, res); err != nil {
+	if err := r.retr(ctx, a.Client, a.From, dialOpts{tls: a.TLS}, u, res); err != nil {
 		return err
 	}
 	if err := u.Commit(); err != nil {
@@ -55,7 +55,7 @@ func (a *RelayStep) run(ctx context.Context, r *runner, res *StepResult) error {
 	if err != nil {
 		return err
 	}
-	if err := r.stor(ctx, a.Client, a.To, a.TLS, rc, fi.Size, res); err != nil {
+	if err := r.stor(ctx, a.Client, a.To, dialOpts{tls: a.TLS}, rc, fi.Size, res); err != nil {
 		return err
 	}
 	res.Bytes = fi.Size // bytes copied, not bytes moved twice

@@ -40,14 +40,14 @@ func (r *runner) serverAddr(clientHost string, rs *runningServer) (netip.AddrPor
 // dial opens a logged-in control connection from clientHost to a server:
 // as its first user, or anonymous; with TLS as mode says (trusting the
 // lab's certificates).
-func (r *runner) dial(ctx context.Context, clientHost, serverName string, mode TLSMode) (*client.Client, error) {
+func (r *runner) dial(ctx context.Context, clientHost, serverName string, o dialOpts) (*client.Client, error) {
 	rs := r.servers[serverName]
 	addr, err := r.serverAddr(clientHost, rs)
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{Timeout: clientTimeout}
-	r.tls.clientOptions(mode, &opts)
+	opts := client.Options{Timeout: clientTimeout, Mode: client.Mode(o.data)}
+	r.tls.clientOptions(o.tls, &opts)
 	c, err := client.Dial(ctx, r.net.Host(clientHost), addr.String(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: connect to server %s at %s: %w", clientHost, serverName, addr, r.explainUnreachable(err, clientHost, rs.cfg.Host))
@@ -61,6 +61,13 @@ func (r *runner) dial(ctx context.Context, clientHost, serverName string, mode T
 		return nil, fmt.Errorf("%s: log in to server %s as %s: %w", clientHost, serverName, user, err)
 	}
 	return c, nil
+}
+
+// dialOpts is how a step's client connects: TLS, and how it opens data
+// connections.
+type dialOpts struct {
+	tls  TLSMode
+	data DataMode
 }
 
 // keptSession is a control connection kept for cmd steps; mu keeps one
@@ -84,7 +91,7 @@ func (r *runner) session(ctx context.Context, clientHost, serverName string, mod
 	r.sessMu.Unlock()
 	ks.mu.Lock()
 	if ks.c == nil {
-		c, err := r.dial(ctx, clientHost, serverName, mode)
+		c, err := r.dial(ctx, clientHost, serverName, dialOpts{tls: mode})
 		if err != nil {
 			ks.mu.Unlock()
 			return nil, err
@@ -118,17 +125,17 @@ func quit(ctx context.Context, cs ...*client.Client) {
 
 // retr downloads ref ("SERVER:/path") through clientHost into w, timing
 // the transfer (RETR to its final reply) in res.
-func (r *runner) retr(ctx context.Context, clientHost, ref string, mode TLSMode, w io.Writer, res *StepResult) error {
+func (r *runner) retr(ctx context.Context, clientHost, ref string, o dialOpts, w io.Writer, res *StepResult) error {
 	name, path := splitRef(ref)
-	return r.transfer(ctx, clientHost, "get", ref, mode, r.serverFileSize(name, path), res,
+	return r.transfer(ctx, clientHost, "get", ref, o, r.serverFileSize(name, path), res,
 		func(c *client.Client, bar client.Option) (int64, error) { return c.Retr(ctx, path, w, bar) })
 }
 
 // stor uploads data to ref through clientHost, timing the transfer (STOR
 // to its final reply) in res.
-func (r *runner) stor(ctx context.Context, clientHost, ref string, mode TLSMode, data io.Reader, size int64, res *StepResult) error {
+func (r *runner) stor(ctx context.Context, clientHost, ref string, o dialOpts, data io.Reader, size int64, res *StepResult) error {
 	_, path := splitRef(ref)
-	if err := r.transfer(ctx, clientHost, "put", ref, mode, size, res,
+	if err := r.transfer(ctx, clientHost, "put", ref, o, size, res,
 		func(c *client.Client, bar client.Option) (int64, error) { return c.Stor(ctx, path, data, bar) }); err != nil {
 		return err
 	}
@@ -139,10 +146,10 @@ func (r *runner) stor(ctx context.Context, clientHost, ref string, mode TLSMode,
 // transfer runs op, one transfer of size bytes (-1: unknown), on a new
 // session (TLS as mode says) from clientHost with ref's server: with a
 // progress bar, its time and bytes counted in res.
-func (r *runner) transfer(ctx context.Context, clientHost, verb, ref string, mode TLSMode, size int64, res *StepResult,
+func (r *runner) transfer(ctx context.Context, clientHost, verb, ref string, o dialOpts, size int64, res *StepResult,
 	op func(c *client.Client, bar client.Option) (int64, error)) error {
 	name, _ := splitRef(ref)
-	c, err := r.dial(ctx, clientHost, name, mode)
+	c, err := r.dial(ctx, clientHost, name, o)
 	if err != nil {
 		return err
 	}

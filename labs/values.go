@@ -395,6 +395,16 @@ func (d *Dialect) UnmarshalYAML(node ast.Node) error {
 	return decodeScalar(node, "dialect", client.ParseDialect, (*client.Dialect)(d))
 }
 
+// DataMode is how a client step opens data connections: "auto" (default:
+// EPSV, falling back to PASV), "epsv", "pasv", "eprt" or "port"; ftp/client
+// parses it.
+type DataMode client.Mode
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler.
+func (m *DataMode) UnmarshalYAML(node ast.Node) error {
+	return decodeScalar(node, "data mode", client.ParseMode, (*client.Mode)(m))
+}
+
 // TLSMode is how a client step protects its sessions: "off" (default),
 // "explicit" (AUTH TLS) or "implicit" (TLS from the first byte); ftp/client
 // parses it.

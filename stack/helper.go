@@ -123,6 +123,9 @@ type expectation struct {
 	proto  tcpip.NetworkProtocolNumber
 	what   string // "PORT 10,0,0,2,4,1", for notes
 	until  time.Time
+	// arrived is the note for the data connection's first packet, set when
+	// it came and put on the packet the router sends (mu guards it).
+	arrived string
 }
 
 func newHelper(h *Host, cfg *FTPHelperConfig) *helper {
@@ -372,7 +375,8 @@ func (hl *helper) match(pkt *gvstack.PacketBuffer) *expectation {
 				hl.relOrd = hl.relOrd[1:]
 			}
 			hl.relatedN.Add(1)
-			hl.h.notes.put(pkt, fmt.Sprintf("ftp-helper %s: related data connection, expected from %s on %s", hl.h.name, e.what, e.master))
+			// The note goes on the copy the router sends (expectTarget).
+			e.arrived = fmt.Sprintf("ftp-helper %s: related data connection, expected from %s on %s", hl.h.name, e.what, e.master)
 			return e
 		}
 	}
@@ -401,13 +405,24 @@ func (m expectMatcher) Match(_ gvstack.Hook, pkt *gvstack.PacketBuffer, _, _ str
 }
 
 // sourceMatcher matches the first packet of a related connection that
-// gets a new source (nat postrouting).
+// gets a new source (nat postrouting, which sees the copy the router sends:
+// the connection's note goes on it).
 type sourceMatcher struct{ hl *helper }
 
 // Match implements gvstack.Matcher.
 func (m sourceMatcher) Match(_ gvstack.Hook, pkt *gvstack.PacketBuffer, _, _ string) (bool, bool) {
 	e := m.hl.relatedTo(pkt)
-	return e != nil && e.snat.IsValid() && addrOf(pkt.Network().SourceAddress()) != e.snat, false
+	if e == nil {
+		return false, false
+	}
+	m.hl.mu.Lock()
+	note := e.arrived
+	e.arrived = ""
+	m.hl.mu.Unlock()
+	if note != "" {
+		m.hl.h.notes.put(pkt, note)
+	}
+	return e.snat.IsValid() && addrOf(pkt.Network().SourceAddress()) != e.snat, false
 }
 
 // expectTarget gives a related connection the destination and source the
@@ -476,26 +491,42 @@ func firstLine(b []byte) string {
 }
 
 // notes carries a router's comments from netfilter, where it changes a
-// packet, to the NIC that sends it (and the capture that records it).
+// packet, to the NIC that sends it (and the capture that records it). A
+// note is keyed by the packet and checked against the packet's TCP
+// numbers when taken, so a note whose packet was dropped on the way can
+// never land on another packet that reuses its buffer.
 type notes struct {
 	n  atomic.Int32
 	mu sync.Mutex
-	m  map[*gvstack.PacketBuffer]string
+	m  map[*gvstack.PacketBuffer]note
 }
 
-// notesMax bounds notes whose packet never reached a NIC (dropped later).
+type note struct {
+	text string
+	fp   [3]uint32 // seq, ack, payload length
+}
+
+// notesMax bounds notes whose packet never reached a NIC.
 const notesMax = 256
+
+func fingerprint(pkt *gvstack.PacketBuffer) [3]uint32 {
+	tcp := header.TCP(pkt.TransportHeader().Slice())
+	if pkt.TransportProtocolNumber != header.TCPProtocolNumber || len(tcp) < header.TCPMinimumSize {
+		return [3]uint32{}
+	}
+	return [3]uint32{tcp.SequenceNumber(), tcp.AckNumber(), uint32(pkt.Data().Size())}
+}
 
 func (ns *notes) put(pkt *gvstack.PacketBuffer, s string) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if ns.m == nil || len(ns.m) >= notesMax {
-		ns.m = map[*gvstack.PacketBuffer]string{}
+		ns.m = map[*gvstack.PacketBuffer]note{}
 	}
-	if old := ns.m[pkt]; old != "" {
-		s = old + "; " + s
+	if old, ok := ns.m[pkt]; ok && old.fp == fingerprint(pkt) {
+		s = old.text + "; " + s
 	}
-	ns.m[pkt] = s
+	ns.m[pkt] = note{text: s, fp: fingerprint(pkt)}
 	ns.n.Store(int32(len(ns.m)))
 }
 
@@ -504,10 +535,14 @@ func (ns *notes) pending() bool { return ns.n.Load() > 0 }
 func (ns *notes) take(pkt *gvstack.PacketBuffer) string {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	s, ok := ns.m[pkt]
-	if ok {
-		delete(ns.m, pkt)
-		ns.n.Store(int32(len(ns.m)))
+	nt, ok := ns.m[pkt]
+	if !ok {
+		return ""
 	}
-	return s
+	delete(ns.m, pkt)
+	ns.n.Store(int32(len(ns.m)))
+	if nt.fp != fingerprint(pkt) {
+		return ""
+	}
+	return nt.text
 }
