@@ -166,6 +166,10 @@ type Server struct {
 	Host string `yaml:"host"`
 	// Port is the control port; default 21.
 	Port int `yaml:"port"`
+	// Address is where the lab's clients connect when that is not the
+	// host's own address: a server behind a NAT's port forward is reached
+	// at the router, "192.0.2.1" (the server's port) or "192.0.2.1:2121".
+	Address Endpoint `yaml:"address"`
 	// Users may log in with a password.
 	Users []User `yaml:"users"`
 	// Anonymous allows "anonymous"/"ftp" logins.

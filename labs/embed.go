@@ -18,7 +18,7 @@ const DefaultLab = "rfc478"
 
 // order is the teaching order of the embedded labs; any others follow
 // alphabetically.
-var order = []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp"}
+var order = []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp", "nat-active", "nat-server", "fxp-firewall"}
 
 // Info describes an embedded lab.
 type Info struct {

@@ -12,9 +12,9 @@ import (
 func TestEmbeddedLabsValidate(t *testing.T) {
 	list, err := List()
 	require.NoError(t, err)
-	require.Len(t, list, 9)
+	require.Len(t, list, 12)
 	assert.Equal(t, DefaultLab, list[0].Name)
-	want := []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp"}
+	want := []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp", "nat-active", "nat-server", "fxp-firewall"}
 	var got []string
 	for _, info := range list {
 		got = append(got, info.Name)

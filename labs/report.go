@@ -91,6 +91,46 @@ type Report struct {
 	CaptureData CaptureData
 	// Duration is the wall time of the whole run.
 	Duration time.Duration
+	// Routers are what the lab's NAT, firewalls and FTP helpers did.
+	Routers []RouterReport
+}
+
+// RouterReport is what one router's roles did in a run.
+type RouterReport struct {
+	// Host is the router; Firewall and Helper say which roles it has.
+	Host             string
+	Firewall, Helper bool
+	stack.RouterStats
+}
+
+// routerReports collects the counters of the lab's routers with roles.
+func routerReports(lab *Lab, n *stack.Network) []RouterReport {
+	var out []RouterReport
+	for _, h := range lab.Hosts {
+		if h.NAT == nil && h.Firewall == nil && h.FTPHelper == nil {
+			continue
+		}
+		if host := n.Host(h.Name); host != nil {
+			out = append(out, RouterReport{Host: h.Name, Firewall: h.Firewall != nil, Helper: h.FTPHelper != nil, RouterStats: host.RouterStats()})
+		}
+	}
+	return out
+}
+
+// String says what the router did in a line.
+func (r RouterReport) String() string {
+	parts := []string{}
+	if r.Firewall {
+		parts = append(parts, fmt.Sprintf("firewall refused %d packets", r.FirewallDropped))
+	}
+	if r.Helper {
+		parts = append(parts, fmt.Sprintf("FTP helper: %d expectations (%d came), %d lines rewritten, %d announcements refused, %d unreadable dropped",
+			r.Expectations, r.Related, r.Rewritten, r.Refused, r.Malformed))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "NAT only")
+	}
+	return r.Host + ": " + strings.Join(parts, "; ")
 }
 
 // OK reports whether every expectation held and every other step succeeded
@@ -198,6 +238,12 @@ func (r *Report) Print(w io.Writer, opts PrintOptions) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(r.Routers) > 0 {
+		fmt.Fprintln(w, "\nRouters:")
+		for _, rr := range r.Routers {
+			fmt.Fprintf(w, "  %s\n", rr)
+		}
 	}
 	fails := r.Failures()
 	switch {

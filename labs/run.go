@@ -79,9 +79,10 @@ func Run(ctx context.Context, lab *Lab, opts Options) (*Report, error) {
 	r := &runner{env: e, opts: opts, steps: map[string]*Step{}, byName: map[string]*StepResult{},
 		memory: map[string]*store.Mem{}, sessions: map[string]*keptSession{}}
 	runErr := r.run(ctx)
+	routers := routerReports(lab, e.net)
 	closeErr := e.close()
 	rep := &Report{Lab: lab.Name, Steps: derefs(r.results), CaptureFile: e.captureFile, CaptureData: e.data, Duration: time.Since(t0),
-		Names: map[netip.Addr]string{}, Stats: e.net.CaptureStats()}
+		Names: map[netip.Addr]string{}, Stats: e.net.CaptureStats(), Routers: routers}
 	for _, h := range lab.Hosts {
 		rep.Order = append(rep.Order, h.Name)
 		for _, p := range h.prefixes() {

@@ -53,6 +53,31 @@ func arrows(rep *Report) []string {
 }
 
 // inOrder asserts that want appears in got as a subsequence.
+// noted is the ladder's lines, as drawn, that carry a frame comment.
+func noted(rep *Report) string {
+	var b strings.Builder
+	for _, l := range rep.Ladder.Lines(ladder.Options{Names: rep.Names}) {
+		if strings.Contains(l.Label, "✎") {
+			b.WriteString(l.Label + "\n")
+		}
+	}
+	return b.String()
+}
+
+// router is a router's report.
+func router(t *testing.T, rep *Report, name string) RouterReport {
+	t.Helper()
+	for _, r := range rep.Routers {
+		if r.Host == name {
+			return r
+		}
+	}
+	t.Fatalf("no router %s in the report", name)
+	return RouterReport{}
+}
+
+func countLines(s string) int { return len(strings.Fields(s)) }
+
 func inOrder(t *testing.T, got, want []string) {
 	t.Helper()
 	i := 0
@@ -173,6 +198,36 @@ func TestRunEmbeddedLabs(t *testing.T) {
 			assert.False(t, failed.OK)
 			assert.ErrorContains(t, failed.Err, "TLS handshake on data connection")
 			assert.Contains(t, tshark(t, "-r", rep.CaptureFile, "-Y", `ftp.request.command == "SSCN"`), "SSCN ON", "decrypted inside TLS")
+		},
+		"nat-active": func(t *testing.T, rep *Report) {
+			assert.ErrorContains(t, step(t, rep, "A-active").Err, "504 PORT refused: address 10.1.0.2 is not this client's address 192.0.2.1", "B refuses a PORT naming a private address")
+			inOrder(t, arrows(rep), []string{"A→B PORT", "R1→B PORT", "B→R1 504", "D→B PORT", "R2→B PORT", "B→D SYN", "B⇒D data"})
+			assert.Contains(t, noted(rep), "R2→B  PORT 192,0,2,2,", "the rewritten line, marked")
+			assert.Contains(t, noted(rep), "✎ ftp-helper R2: rewrote PORT 10,2,0,2,")
+			assert.Contains(t, noted(rep), "✎ ftp-helper R2: rewrote EPRT |1|10.2.0.2|")
+			assert.Contains(t, noted(rep), "✎ ftp-helper R2: related data connection")
+			r2 := router(t, rep, "R2")
+			assert.Equal(t, uint64(2), r2.Rewritten)
+			assert.Equal(t, uint64(2), r2.Related)
+			// Wireshark sees the helper's comments, and the rewritten
+			// control connection's numbers stay consistent for its analysis.
+			assert.Equal(t, 4, countLines(tshark(t, "-r", rep.CaptureFile, "-Y", "frame.comment", "-T", "fields", "-e", "frame.number")), "frames with a comment")
+		},
+		"nat-server": func(t *testing.T, rep *Report) {
+			assert.ErrorContains(t, step(t, rep, "B-pasv").Err, "10.1.0.2", "the client tries the private address the 227 leaked")
+			inOrder(t, arrows(rep), []string{"B→A 227", "A→B EPSV", "B→A 229", "B⇒A data"})
+			assert.Contains(t, noted(rep), "✎ ftp-helper R2: rewrote 227 10,2,0,2,")
+			assert.Contains(t, noted(rep), "✎ ftp-helper R2: related data connection, expected from 227")
+		},
+		"fxp-firewall": func(t *testing.T, rep *Report) {
+			assert.ErrorContains(t, step(t, rep, "copy-F1").Err, "425")
+			assert.Contains(t, noted(rep), "announces 192.0.2.30, not the sender's own address 192.0.2.20: no expectation (loose off)")
+			assert.Contains(t, noted(rep), "✎ ftp-helper F2: PORT 10,9,0,25,9,221: expects 10.2.0.2→10.9.0.25:2525")
+			f1, f2 := router(t, rep, "F1"), router(t, rep, "F2")
+			assert.NotZero(t, f1.FirewallDropped, "F1 dropped B1's data connections")
+			assert.Equal(t, uint64(1), f1.Refused)
+			assert.Zero(t, f2.FirewallDropped)
+			assert.Equal(t, uint64(2), f2.Related, "the copy to C and the hole to M")
 		},
 		"ipv6": func(t *testing.T, rep *Report) {
 			inOrder(t, arrows(rep), []string{"A→B EPSV", "B→A 229", "A→C EPRT", "B⇒C data", "A→C EPSV", "C→A 229", "A→B EPRT", "B⇒C data"})

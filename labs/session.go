@@ -22,8 +22,15 @@ func splitRef(ref string) (name, path string) {
 }
 
 // serverAddr picks the server's control address the client host can reach:
-// the first address of a family the client host also has.
+// its address key (a server behind a port forward), or else the first
+// address of its host of a family the client host also has.
 func (r *runner) serverAddr(clientHost string, rs *runningServer) (netip.AddrPort, error) {
+	if ap := netip.AddrPort(rs.cfg.Address); ap.Addr().IsValid() {
+		if ap.Port() == 0 {
+			ap = netip.AddrPortFrom(ap.Addr(), uint16(rs.cfg.Port))
+		}
+		return ap, nil
+	}
 	var has4, has6 bool
 	for _, p := range r.net.Host(clientHost).Addrs() {
 		has4 = has4 || p.Addr().Is4()

@@ -154,12 +154,14 @@ func (c *capture) record(iface int, ts time.Time, emit func(add func(hdr, payloa
 	c.last = int64(nanos)
 	lt := c.links[iface]
 	emit(func(hdr, payload []byte) {
-		if c.fwd.on.Load() && c.fwd.isCopy(iface, packetKey(c.fwd.seed, hdr, payload)) {
+		note := c.note
+		c.note = ""
+		// A copy a router forwards unchanged is left out, unless the router
+		// has something to say about it.
+		if c.fwd.on.Load() && c.fwd.isCopy(iface, packetKey(c.fwd.seed, hdr, payload)) && note == "" {
 			c.copies.Add(1)
 			return
 		}
-		note := c.note
-		c.note = ""
 		orig := len(hdr) + len(payload)
 		keep, ok := c.policy.keep(lt, hdr, orig)
 		if !ok {

@@ -64,6 +64,10 @@ type Event struct {
 	StillOpen bool
 	// Count is a Refused event's number of attempts.
 	Count int
+	// Note is the comment the capture has on the event's frame: what a
+	// middlebox did to it, such as a router's FTP helper rewriting a PORT
+	// line under NAT or letting a data connection through as expected.
+	Note string
 
 	// Frame is the number (1-based, as Wireshark's frame.number) of the
 	// capture's frame that completed the event: the segment that ended a
@@ -202,6 +206,9 @@ type analyzer struct {
 	conns     map[connKey]*conn
 	order     []*conn
 	events    []Event
+	notes     map[int]string // frame number -> the capture's comment on it
+	segFrame  map[segKey]int // first frame of control segments and SYNs
+	lastSeg   segKey         // the last packet's, if it is one of those
 	announced map[netip.AddrPort][]*announce
 	servers   map[netip.AddrPort]bool // control endpoints of FTP servers
 	packets   int
@@ -215,7 +222,7 @@ type analyzer struct {
 }
 
 func newAnalyzer() *analyzer {
-	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{}}
+	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{}, notes: map[int]string{}, segFrame: map[segKey]int{}}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&factory{a: a}))
 	// Bound what waits behind a gap (a frame the capture missed): beyond
 	// this the assembler skips ahead instead of buffering a whole transfer.
@@ -303,6 +310,16 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 		a.snap = max(a.snap, ci.CaptureLength)
 	}
 	c := a.track(ci.Timestamp, from, to, tcp, max(n, full*boolInt(cut)), frame, pt)
+	a.lastSeg = segKey{}
+	if tcp.SYN || (n > 0 && (c == nil || !c.data)) {
+		// A segment an event may be made of: remember where it was first
+		// seen, so that a comment on a later copy (a router's) finds it.
+		k := segKey{connKey{from, to}, tcp.Seq, tcp.SYN}
+		if _, seen := a.segFrame[k]; !seen && len(a.segFrame) < maxSegFrames {
+			a.segFrame[k] = frame
+		}
+		a.lastSeg = k
+	}
 	if cut && (c == nil || !c.data) {
 		// A control connection's line is cut: the stream is told which
 		// bytes are missing by a run of NULs (which FTP lines never carry)
@@ -401,6 +418,7 @@ var transferVerbs = map[string]bool{"RETR": true, "RTRV": true, "LIST": true, "N
 func (a *analyzer) finish() *Ladder {
 	a.asm.FlushAll()
 	l := &Ladder{Packets: a.packets, Skipped: a.skipped, Names: a.names}
+	defer a.attachNotes(l)
 	refused := map[connKey]*Event{}
 	var unknown []string
 	for _, c := range a.order {
@@ -598,4 +616,44 @@ func (a *analyzer) isData(ep netip.AddrPort) bool {
 // port.
 func (a *analyzer) isDefaultData(ep netip.AddrPort) bool {
 	return a.servers[netip.AddrPortFrom(ep.Addr(), ep.Port()+1)]
+}
+
+// segKey is a TCP segment of a connection.
+type segKey struct {
+	connKey
+	seq uint32
+	syn bool
+}
+
+// maxSegFrames bounds the segments remembered for comments (control
+// connections and SYNs only, so a long capture stays far below it).
+const maxSegFrames = 1 << 16
+
+// note records the comment of frame n, the last one fed to packet: it
+// belongs to the event of that segment, which may have been made from an
+// earlier copy of it (the sender's, when a router recorded its own copy
+// to say what it did).
+func (a *analyzer) note(n int, text string) {
+	if text == "" {
+		return
+	}
+	if f, ok := a.segFrame[a.lastSeg]; ok {
+		n = f
+	}
+	if old := a.notes[n]; old != "" {
+		text = old + "; " + text
+	}
+	a.notes[n] = text
+}
+
+// attachNotes gives each event the comment of the frame that completed it.
+func (a *analyzer) attachNotes(l *Ladder) {
+	if len(a.notes) == 0 {
+		return
+	}
+	for i := range l.Events {
+		if n, ok := a.notes[l.Events[i].Frame]; ok {
+			l.Events[i].Note = n
+		}
+	}
 }

@@ -43,6 +43,11 @@ type packetSource interface {
 	next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, err error)
 }
 
+// commenter is a packetSource whose packets may carry comments.
+type commenter interface {
+	lastComment() string
+}
+
 // namer is a packetSource whose interfaces may tell host names.
 type namer interface {
 	names(into map[netip.Addr]string)
@@ -55,13 +60,17 @@ func (s pcapSource) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error
 	return data, ci, s.r.LinkType(), err
 }
 
-type ngSource struct{ r *pcapgo.NgReader }
+type ngSource struct {
+	r       *pcapgo.NgReader
+	comment string // the last packet's comment
+}
 
-func (s ngSource) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
-	data, ci, err := s.r.ReadPacketData()
+func (s *ngSource) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) {
+	data, ci, opts, err := s.r.ReadPacketDataWithOptions()
 	if err != nil {
 		return nil, ci, 0, err
 	}
+	s.comment = strings.Join(opts.Comments, "; ")
 	iface, err := s.r.Interface(ci.InterfaceIndex)
 	if err != nil {
 		return nil, ci, 0, fmt.Errorf("packet on unknown interface %d: %w", ci.InterfaceIndex, err)
@@ -72,7 +81,10 @@ func (s ngSource) next() ([]byte, gopacket.CaptureInfo, layers.LinkType, error) 
 // names reads host names from interfaces named "HOST:NIC" whose
 // description lists the NIC's addresses, as ftplab writes them ("host B
 // NIC eth0 MAC 02:… addresses [10.0.0.2/24]").
-func (s ngSource) names(into map[netip.Addr]string) {
+// lastComment implements commenter.
+func (s *ngSource) lastComment() string { return s.comment }
+
+func (s *ngSource) names(into map[netip.Addr]string) {
 	for i := range s.r.NInterfaces() {
 		iface, err := s.r.Interface(i)
 		if err != nil {
@@ -106,7 +118,7 @@ func openSource(r io.Reader) (packetSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pcapng header: %w", err)
 		}
-		return ngSource{ng}, nil
+		return &ngSource{r: ng}, nil
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
@@ -137,6 +149,9 @@ func Read(r io.Reader) (*Ladder, error) {
 			break
 		}
 		a.packet(data, ci, lt, n, capPoint{iface: ci.InterfaceIndex})
+		if cm, ok := src.(commenter); ok {
+			a.note(n, cm.lastComment())
+		}
 	}
 	if nm, ok := src.(namer); ok {
 		nm.names(a.names)

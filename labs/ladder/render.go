@@ -110,6 +110,12 @@ func (l *Ladder) Lines(opts Options) []Line {
 		if e.Kind == TLS {
 			label = l.describeTLS(e, from)
 		}
+		if e.Note != "" {
+			// What a middlebox did, as its frame comment says (up to the
+			// first "; ", the rest is detail for Wireshark).
+			note, _, _ := strings.Cut(e.Note, "; ")
+			label += "  ✎ " + note
+		}
 		out = append(out, Line{Event: i, From: index[e.From.Addr()], To: index[e.To.Addr()], Chatter: hide[i],
 			Label: fmt.Sprintf("%s%s%s  %s", from, sep, to, label)})
 	}
