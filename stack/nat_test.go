@@ -276,3 +276,75 @@ func TestRouterRoleErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFirewallIPv6AndHelperEPRT(t *testing.T) {
+	cfg := stack.Config{
+		Hosts: []stack.HostConfig{
+			{Name: "A", NICs: []stack.NICConfig{{Addrs: []netip.Prefix{pfx("fd01::2/64")}}},
+				Routes: []stack.RouteConfig{{Dst: pfx("::/0"), Via: addr("fd01::1")}}},
+			{Name: "R", Router: true, NICs: []stack.NICConfig{
+				{Addrs: []netip.Prefix{pfx("fd01::1/64")}}, {Addrs: []netip.Prefix{pfx("fd02::1/64")}}},
+				Firewall:  &stack.FirewallConfig{Allow: []stack.FirewallRule{{In: "eth0"}}},
+				FTPHelper: &stack.FTPHelperConfig{}},
+			{Name: "C", NICs: []stack.NICConfig{{Addrs: []netip.Prefix{pfx("fd02::2/64")}}},
+				Routes: []stack.RouteConfig{{Dst: pfx("::/0"), Via: addr("fd02::1")}}},
+		},
+		Links: []stack.LinkConfig{{A: "A", B: "R:eth0"}, {A: "R:eth1", B: "C"}},
+	}
+	n := newNet(t, cfg, stack.Options{})
+	ctx := testCtx(t, 20*time.Second)
+	a, c := n.Host("A"), n.Host("C")
+
+	ln, err := a.Listen(ctx, "tcp6", "[fd01::2]:4100")
+	require.NoError(t, err)
+	defer ln.Close()
+	dctx := testCtx(t, 1500*time.Millisecond)
+	_, err = c.Dial(dctx, "tcp", "[fd01::2]:4100")
+	require.Error(t, err, "a new inbound IPv6 connection is dropped")
+	assert.NotZero(t, n.Host("R").RouterStats().FirewallDropped)
+
+	// After A announces the port with EPRT on a control connection to C,
+	// C's connection to it is related and passes.
+	ctl, err := c.Listen(ctx, "tcp6", "[fd02::2]:21")
+	require.NoError(t, err)
+	defer ctl.Close()
+	seen := make(chan string, 8)
+	go func() {
+		s, err := ctl.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		fmt.Fprint(s, "220 fake\r\n")
+		br := bufio.NewReader(s)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			seen <- strings.TrimRight(line, "\r\n")
+			fmt.Fprint(s, "200 ok\r\n")
+		}
+	}()
+	conn, err := a.Dial(ctx, "tcp", "[fd02::2]:21")
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	_, err = br.ReadString('\n')
+	require.NoError(t, err)
+	for _, cmd := range []string{"USER x", "EPRT |2|fd01::2|4100|"} {
+		fmt.Fprintf(conn, "%s\r\n", cmd)
+		_, err = br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, cmd, <-seen, "no NAT: the line passes unchanged")
+	}
+	peer := peerOf(t, ln)
+	d, err := c.Dial(ctx, "tcp", "[fd01::2]:4100")
+	require.NoError(t, err, "the announced data connection is related")
+	d.Close()
+	assert.Equal(t, "fd02::2", <-peer)
+	st := n.Host("R").RouterStats()
+	assert.Equal(t, uint64(1), st.Expectations)
+	assert.Equal(t, uint64(1), st.Related)
+	assert.Zero(t, st.Rewritten)
+}
