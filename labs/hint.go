@@ -119,3 +119,39 @@ func (l *Lab) path(from, to string) []string {
 	}
 	return nil
 }
+
+// firewallDrops is how many packets each of the lab's firewalls refused so
+// far.
+func (r *runner) firewallDrops() map[string]uint64 {
+	var out map[string]uint64
+	for _, h := range r.lab.Hosts {
+		if h.Firewall == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]uint64{}
+		}
+		out[h.Name] = r.net.Host(h.Name).RouterStats().FirewallDropped
+	}
+	return out
+}
+
+// explainFirewalls adds to a failed step's error which firewalls refused
+// packets while it ran (before: their counts when it started): a data
+// connection that never came is then the firewall's doing, not the
+// server's. Steps run concurrently may share the blame; the hint says
+// "while the step ran", no more.
+func (r *runner) explainFirewalls(err error, before map[string]uint64) error {
+	var why []string
+	for _, h := range r.lab.Hosts {
+		if n, ok := before[h.Name]; ok {
+			if now := r.net.Host(h.Name).RouterStats().FirewallDropped; now > n {
+				why = append(why, fmt.Sprintf("%s refused %d packets", h.Name, now-n))
+			}
+		}
+	}
+	if len(why) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (while the step ran, the firewall on %s)", err, strings.Join(why, ", "))
+}

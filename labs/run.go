@@ -172,10 +172,11 @@ func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	defer cancel()
 	t0 := time.Now()
 	res.Start = t0
+	dropped := r.firewallDrops()
 	err := s.Action.run(sctx, r, res)
 	res.Duration = time.Since(t0)
 	if err != nil {
-		res.Err = err
+		res.Err = r.explainFirewalls(err, dropped)
 		var re *client.ReplyError
 		if res.Code == 0 && errors.As(err, &re) {
 			res.Code = re.Code

@@ -221,6 +221,7 @@ func TestRunEmbeddedLabs(t *testing.T) {
 		},
 		"fxp-firewall": func(t *testing.T, rep *Report) {
 			assert.ErrorContains(t, step(t, rep, "copy-F1").Err, "425")
+			assert.ErrorContains(t, step(t, rep, "copy-F1").Err, "(while the step ran, the firewall on F1 refused", "the failure names the firewall")
 			assert.Contains(t, noted(rep), "announces 192.0.2.30, not the sender's own address 192.0.2.20: no expectation (loose off)")
 			assert.Contains(t, noted(rep), "✎ ftp-helper F2: PORT 10,9,0,25,9,221: expects 10.2.0.2→10.9.0.25:2525")
 			f1, f2 := router(t, rep, "F1"), router(t, rep, "F2")
