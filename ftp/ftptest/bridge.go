@@ -38,6 +38,21 @@ func (ns Netns) IP(tb testing.TB, args ...string) {
 	IP(tb, append([]string{"-n", ns.Name}, args...)...)
 }
 
+// Sysctl sets a network sysctl of the namespace, such as
+// "net.ipv4.ip_forward" (writing its /proc/sys file from a thread inside:
+// the files under /proc/sys/net are the opening thread's namespace's).
+func (ns Netns) Sysctl(tb testing.TB, name, value string) {
+	tb.Helper()
+	if !strings.HasPrefix(name, "net.") {
+		tb.Fatalf("sysctl %s: only net.* belong to a network namespace", name)
+	}
+	n, err := OpenNetwork(ns.Name)
+	require.NoError(tb, err)
+	defer n.Close()
+	path := "/proc/sys/" + strings.ReplaceAll(name, ".", "/")
+	require.NoError(tb, n.Do(func() error { return os.WriteFile(path, []byte(value), 0) }), "sysctl %s=%s in %s", name, value, ns.Name)
+}
+
 // IP runs ip (iproute2) with args in the test's namespace; a failure fails
 // the test with its output.
 func IP(tb testing.TB, args ...string) {
@@ -78,8 +93,8 @@ func AddNetns(tb testing.TB, suffix string) Netns {
 func Veth(tb testing.TB, a Netns, aName string, b Netns, bName string) {
 	tb.Helper()
 	IP(tb, "link", "add", aName, "netns", a.Name, "type", "veth", "peer", "name", bName, "netns", b.Name)
-	a.IP(tb, "link", "set", aName, "up")
-	b.IP(tb, "link", "set", bName, "up")
+	a.IP(tb, "link", "set", "dev", aName, "up")
+	b.IP(tb, "link", "set", "dev", bName, "up")
 }
 
 // BridgeAddr is the address of the test's own namespace on the bridge

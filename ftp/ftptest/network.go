@@ -69,8 +69,10 @@ func (n *Network) Close() error {
 // String names the namespace.
 func (n *Network) String() string { return "netns " + n.name }
 
-// in runs fn on a new OS thread inside the namespace and waits for it.
-func (n *Network) in(fn func() error) error {
+// Do runs fn on an OS thread inside the namespace and waits for it: for
+// what no program does for a namespace, such as writing its
+// /proc/sys/net. Sockets fn makes stay in the namespace.
+func (n *Network) Do(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		// Never unlocked: the thread, now in the namespace, ends with
@@ -120,7 +122,7 @@ func (n *Network) Dial(ctx context.Context, network, address string) (net.Conn, 
 		return nil, err
 	}
 	var c net.Conn
-	err := n.in(func() (err error) { c, err = ftp.OS{}.Dial(ctx, network, address); return err })
+	err := n.Do(func() (err error) { c, err = ftp.OS{}.Dial(ctx, network, address); return err })
 	return c, err
 }
 
@@ -128,7 +130,7 @@ func (n *Network) Dial(ctx context.Context, network, address string) (net.Conn, 
 // (SO_REUSEADDR set, as ftp.OS does).
 func (n *Network) DialFrom(ctx context.Context, network string, local, remote netip.AddrPort) (net.Conn, error) {
 	var c net.Conn
-	err := n.in(func() (err error) { c, err = ftp.OS{}.DialFrom(ctx, network, local, remote); return err })
+	err := n.Do(func() (err error) { c, err = ftp.OS{}.DialFrom(ctx, network, local, remote); return err })
 	return c, err
 }
 
@@ -138,6 +140,6 @@ func (n *Network) Listen(ctx context.Context, network, address string) (net.List
 		return nil, err
 	}
 	var ln net.Listener
-	err := n.in(func() (err error) { ln, err = ftp.OS{}.Listen(ctx, network, address); return err })
+	err := n.Do(func() (err error) { ln, err = ftp.OS{}.Listen(ctx, network, address); return err })
 	return ln, err
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 // TestNetworkInNamespace checks that a Network's sockets live in its
 // namespace: a listener in one of two joined namespaces is reached from
 // the other (from a chosen port with DialFrom), and neither its address
-// nor its route exists in the test's own namespace.
+// nor its route exists in the test's own namespace; each namespace has
+// its own sysctls (Sysctl).
 func TestNetworkInNamespace(t *testing.T) {
 	if !Run(t, Need("ip")) {
 		return
@@ -24,7 +26,15 @@ func TestNetworkInNamespace(t *testing.T) {
 	Veth(t, a, "eth0", b, "eth0")
 	a.IP(t, "addr", "add", "10.78.0.1/24", "dev", "eth0")
 	b.IP(t, "addr", "add", "10.78.0.2/24", "dev", "eth0")
+	a.Sysctl(t, "net.ipv4.ip_forward", "1")
+	b.Sysctl(t, "net.ipv4.ip_forward", "0")
 	na, nb := a.Network(t), b.Network(t)
+	for n, want := range map[*Network]string{na: "1\n", nb: "0\n"} {
+		var got []byte
+		require.NoError(t, n.Do(func() (err error) { got, err = os.ReadFile("/proc/sys/net/ipv4/ip_forward"); return err }))
+		assert.Equal(t, want, string(got), "ip_forward in %s", n)
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
