@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/ftplab/ftplab/ftp/proto"
@@ -335,7 +336,9 @@ func (s *session) dialData(ctx context.Context, target netip.AddrPort) (net.Conn
 		if err == nil {
 			return c, nil
 		}
-		if ctx.Err() != nil {
+		// The dial may report its deadline (i/o timeout) just before ctx
+		// says so: either way the time is up, so no second try.
+		if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("connect to %s: %w", target, err)
 		}
 		s.log.Warn("ftp active data connection from the default data port failed: dialling from any port", "from", from.String(), "to", target.String(), "err", err.Error())
