@@ -67,13 +67,20 @@ func noted(rep *Report) string {
 // router is a router's report.
 func router(t *testing.T, rep *Report, name string) RouterReport {
 	t.Helper()
-	for _, r := range rep.Routers {
-		if r.Host == name {
-			return r
+	return named(t, rep.Routers, name, func(r RouterReport) string { return r.Host })
+}
+
+// named finds the item called name in items.
+func named[T any](t *testing.T, items []T, name string, nameOf func(T) string) T {
+	t.Helper()
+	for _, it := range items {
+		if nameOf(it) == name {
+			return it
 		}
 	}
-	t.Fatalf("no router %s in the report", name)
-	return RouterReport{}
+	var zero T
+	t.Fatalf("no %q among %d", name, len(items))
+	return zero
 }
 
 func countLines(s string) int { return len(strings.Fields(s)) }
@@ -91,13 +98,7 @@ func inOrder(t *testing.T, got, want []string) {
 
 func step(t *testing.T, rep *Report, name string) StepResult {
 	t.Helper()
-	for _, s := range rep.Steps {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no step %q", name)
-	return StepResult{}
+	return named(t, rep.Steps, name, func(s StepResult) string { return s.Name })
 }
 
 // TestRunEmbeddedLabs runs every embedded lab through Run and checks its
