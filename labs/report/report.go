@@ -186,6 +186,13 @@ func steps(b *strings.Builder, in Input) {
 			fmt.Fprintf(b, "<tr class=\"%s\"><td>%s</td><td>%s</td><td>%s</td><td><b>%s</b> %s</td></tr>\n", class, esc(s.Name), esc(s.Action), esc(s.Detail), mark, esc(detail))
 		}
 		b.WriteString("</tbody></table>")
+		if len(in.Run.Routers) > 0 {
+			b.WriteString("<p>What the routers did:</p><ul>")
+			for _, r := range in.Run.Routers {
+				fmt.Fprintf(b, "<li>%s</li>", esc(r.String()))
+			}
+			b.WriteString("</ul>")
+		}
 	case in.Lab != nil:
 		b.WriteString("<p>The lab did not run here: its steps as written.</p><table><thead><tr><th>step</th><th>action</th><th>what</th></tr></thead><tbody>\n")
 		for i := range in.Lab.Steps {

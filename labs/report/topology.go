@@ -90,6 +90,19 @@ func FromLab(lab *labs.Lab, l *ladder.Ladder) *Topology {
 		if h.Router {
 			n.Roles = append(n.Roles, "router")
 		}
+		if h.NAT != nil {
+			n.Roles = append(n.Roles, "NAT (outside "+h.NAT.Outside+")")
+		}
+		if h.Firewall != nil {
+			n.Roles = append(n.Roles, "firewall")
+		}
+		if h.FTPHelper != nil {
+			role := "FTP helper"
+			if h.FTPHelper.Loose {
+				role += " (loose)"
+			}
+			n.Roles = append(n.Roles, role)
+		}
 		if lab.TUN != nil && lab.TUN.Gateway == h.Name {
 			n.Roles = append(n.Roles, "TUN gateway")
 		}
