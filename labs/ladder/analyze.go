@@ -212,10 +212,12 @@ type analyzer struct {
 	cutBytes  int                 // control bytes the capture did not keep
 	cutHosts  map[netip.Addr]bool // hosts with control lines cut short
 	names     map[netip.Addr]string
+	gens      map[tuple]incarnation // connections begun on each 4-tuple
 }
 
 func newAnalyzer() *analyzer {
-	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{}}
+	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{},
+		gens: map[tuple]incarnation{}}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&factory{a: a}))
 	// Bound what waits behind a gap (a frame the capture missed): beyond
 	// this the assembler skips ahead instead of buffering a whole transfer.
@@ -313,7 +315,60 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 		tcp.Payload = padded
 	}
 	ctx := captureContext{ci: ci, frame: frame, flags: flags(tcp)}
-	a.asm.AssembleWithContext(p.NetworkLayer().NetworkFlow(), tcp, &ctx)
+	flow := p.NetworkLayer().NetworkFlow()
+	if g := a.generation(from, to, tcp); g > 0 {
+		// Reassembly keys its streams by the flows: the generation in the
+		// flow's endpoint type makes each connection on a 4-tuple a stream
+		// of its own.
+		flow = gopacket.NewFlow(generationType+gopacket.EndpointType(g), flow.Src().Raw(), flow.Dst().Raw())
+	}
+	a.asm.AssembleWithContext(flow, tcp, &ctx)
+}
+
+// generationType is the endpoint type of the flows of connections on a
+// 4-tuple, plus their generation (far from gopacket's own types).
+const generationType gopacket.EndpointType = 1 << 40
+
+// tuple is a TCP connection's 4-tuple, the same in both directions.
+type tuple struct{ lo, hi netip.AddrPort }
+
+func tupleOf(x, y netip.AddrPort) tuple {
+	if x.Compare(y) > 0 {
+		x, y = y, x
+	}
+	return tuple{x, y}
+}
+
+// incarnation counts the connections begun on a 4-tuple.
+type incarnation struct {
+	n   uint32 // connections begun (0: none seen begin)
+	isn uint32 // the client's initial sequence number of the last one
+}
+
+// generation returns which connection on its 4-tuple a packet belongs to:
+// a SYN with a new initial sequence number (or the SYN-ACK of a SYN not
+// seen) begins the next one, and every packet after it is of that one.
+// Reassembly keeps a stream until both its halves are closed: a
+// connection that ended with a reset (which closes one half), or a stray
+// segment after its end (the last ACK, a RST), would leave one there, and
+// a new connection on the same 4-tuple (FTP's port 20 to a passive port
+// used before) would be read as that stale stream, its SYN dropped and
+// one direction ignored: a data connection's ClientHello was lost so.
+func (a *analyzer) generation(from, to netip.AddrPort, tcp *layers.TCP) uint32 {
+	k := tupleOf(from, to)
+	g := a.gens[k]
+	if tcp.SYN {
+		isn := tcp.Seq
+		if tcp.ACK {
+			isn = tcp.Ack - 1
+		}
+		if g.n == 0 || g.isn != isn {
+			g.n++
+			g.isn = isn
+			a.gens[k] = g
+		}
+	}
+	return g.n
 }
 
 func boolInt(b bool) int {

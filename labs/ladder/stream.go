@@ -20,7 +20,14 @@ type factory struct{ a *analyzer }
 
 // New starts a stream; the client is the SYN's sender, or (for a stream
 // that began before the capture) the side not on port 21 / the higher port.
+// A segment that carries no payload and no SYN starts no stream (nil):
+// it is the end of a connection whose stream is gone (its last ACK, a
+// RST), or of one whose start the capture missed, which its first data
+// starts.
 func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	if !tcp.SYN && len(tcp.Payload) == 0 {
+		return nil
+	}
 	src, _ := netip.AddrFromSlice(netFlow.Src().Raw())
 	dst, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
 	from := netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
