@@ -17,14 +17,14 @@ import (
 // synth builds captures packet by packet for edge cases that real tools
 // rarely produce on demand (IAC bytes, reordering, duplicates, resets).
 type synth struct {
-	t    *testing.T
+	t    testing.TB
 	lt   layers.LinkType
 	ts   time.Time
 	pkts [][]byte
 	tss  []time.Time
 }
 
-func newSynth(t *testing.T, lt layers.LinkType) *synth {
+func newSynth(t testing.TB, lt layers.LinkType) *synth {
 	return &synth{t: t, lt: lt, ts: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 

@@ -72,7 +72,7 @@ func (t tap) Write(p []byte) (int, error) {
 
 // runTLS runs client and server over a real TLS connection on loopback
 // (TLS version v, a fresh self-signed certificate) and records it.
-func runTLS(t *testing.T, v uint16, client func(c *tls.Conn, r *recorded) error, server func(c *tls.Conn) error) *recorded {
+func runTLS(t testing.TB, v uint16, client func(c *tls.Conn, r *recorded) error, server func(c *tls.Conn) error) *recorded {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -121,7 +121,7 @@ var session = []struct{ cmd, reply string }{
 
 // ftpsControl records the control connection's TLS part: the client
 // marks where RETR's 150 arrived (the data connection goes there).
-func ftpsControl(t *testing.T, v uint16) *recorded {
+func ftpsControl(t testing.TB, v uint16) *recorded {
 	return runTLS(t, v, func(c *tls.Conn, r *recorded) error {
 		br := bufio.NewReader(c)
 		for _, x := range session {
@@ -155,16 +155,16 @@ func ftpsControl(t *testing.T, v uint16) *recorded {
 // file is what the data connection carries.
 var file = bytes.Repeat([]byte("ftplab "), 3000)
 
-// ftpsData records a protected data connection: B sends the file.
-func ftpsData(t *testing.T, v uint16) *recorded {
+// ftpsData records a protected data connection: B sends payload.
+func ftpsData(t testing.TB, v uint16, payload []byte) *recorded {
 	return runTLS(t, v, func(c *tls.Conn, _ *recorded) error {
 		got, err := io.ReadAll(c)
-		if err == nil && !bytes.Equal(got, file) {
+		if err == nil && !bytes.Equal(got, payload) {
 			err = fmt.Errorf("the client got %d bytes", len(got))
 		}
 		return err
 	}, func(c *tls.Conn) error {
-		if _, err := c.Write(file); err != nil {
+		if _, err := c.Write(payload); err != nil {
 			return err
 		}
 		return c.CloseWrite()
@@ -194,9 +194,15 @@ const (
 
 // ftpsCapture builds a pcapng of an explicit FTPS session of TLS version
 // v: the clear start, then the recorded TLS of the control connection and
-// of a protected download, with the secrets where at says.
-func ftpsCapture(t *testing.T, v uint16, at secretsAt, extra string) ([]byte, *recorded, *recorded) {
-	ctl, data := ftpsControl(t, v), ftpsData(t, v)
+// of a protected download of file, with the secrets (after extra key log
+// lines) where at says.
+func ftpsCapture(t testing.TB, v uint16, at secretsAt, extra string) ([]byte, *recorded, *recorded) {
+	return ftpsCaptureOf(t, v, at, extra, file)
+}
+
+// ftpsCaptureOf is ftpsCapture downloading payload.
+func ftpsCaptureOf(t testing.TB, v uint16, at secretsAt, extra string, payload []byte) ([]byte, *recorded, *recorded) {
+	ctl, data := ftpsControl(t, v), ftpsData(t, v, payload)
 	s := newSynth(t, layers.LinkTypeEthernet)
 	k := s.dialISN("10.0.0.1:40000", "10.0.0.2:21", 7000, 9000)
 	k.reply("220 ready")
@@ -425,4 +431,32 @@ func (c *chunked) Read(p []byte) (int, error) {
 	k := copy(p[:min(len(p), c.n)], c.b)
 	c.b = c.b[k:]
 	return k, nil
+}
+
+// BenchmarkReadFTPS reads an FTPS capture with a 4 MiB protected
+// download, with its secrets (the data connection decrypted to count its
+// plaintext) and stripped (the reference, read in the same run):
+// MB/s of capture read, and the cost of decryption as a ratio.
+func BenchmarkReadFTPS(b *testing.B) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<18)
+	with, _, _ := ftpsCaptureOf(b, tls.VersionTLS13, secretsBefore, "", payload)
+	without, _, _ := ftpsCaptureOf(b, tls.VersionTLS13, secretsNone, "", payload)
+	var tWith, tWithout time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		for _, c := range []struct {
+			capture []byte
+			took    *time.Duration
+		}{{with, &tWith}, {without, &tWithout}} {
+			start := time.Now()
+			if _, err := Read(bytes.NewReader(c.capture)); err != nil {
+				b.Fatal(err)
+			}
+			*c.took += time.Since(start)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(len(with))*n/tWith.Seconds()/1e6, "MB/s-secrets")
+	b.ReportMetric(float64(len(without))*n/tWithout.Seconds()/1e6, "MB/s-stripped")
+	b.ReportMetric(tWith.Seconds()/tWithout.Seconds(), "secrets/stripped")
 }

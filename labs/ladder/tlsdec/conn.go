@@ -144,6 +144,19 @@ func (c *Conn) Feed(side Side, data []byte, deliver func(plaintext []byte)) erro
 	}
 	h := &c.h[side]
 	for len(data) > 0 {
+		if len(h.rec) == 0 && len(data) >= recordHeader {
+			// A whole record in data is read where it is.
+			if need := recordHeader + int(binary.BigEndian.Uint16(data[3:5])); len(data) >= need {
+				if err := checkHeader(data); err != nil {
+					return c.fail(side, err)
+				}
+				if err := c.record(side, data[:need], deliver); err != nil {
+					return c.fail(side, err)
+				}
+				data = data[need:]
+				continue
+			}
+		}
 		if len(h.rec) < recordHeader {
 			n := min(recordHeader-len(h.rec), len(data))
 			h.rec, data = append(h.rec, data[:n]...), data[n:]

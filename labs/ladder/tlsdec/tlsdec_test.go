@@ -49,7 +49,7 @@ func only13(t *testing.T, suite uint16) {
 
 // certificate makes a self-signed certificate for 127.0.0.1 with an ECDSA
 // or RSA key.
-func certificate(t *testing.T, useRSA bool) tls.Certificate {
+func certificate(t testing.TB, useRSA bool) tls.Certificate {
 	t.Helper()
 	var key any
 	var pub any
@@ -77,7 +77,7 @@ var (
 	rsaCert   tls.Certificate
 )
 
-func certs(t *testing.T) (ecdsa, rsa tls.Certificate) {
+func certs(t testing.TB) (ecdsa, rsa tls.Certificate) {
 	certOnce.Do(func() { ecdsaCert, rsaCert = certificate(t, false), certificate(t, true) })
 	return ecdsaCert, rsaCert
 }
@@ -131,7 +131,7 @@ var bigPayload = bytes.Repeat([]byte("0123456789abcdef"), 5000)
 // converse runs an FTP-like exchange over a real TLS connection on
 // loopback (client: a command, then 80000 bytes; server: a reply to each)
 // with the configs given, both logging their secrets to one key log.
-func converse(t *testing.T, client, server *tls.Config) session {
+func converse(t testing.TB, client, server *tls.Config) session {
 	t.Helper()
 	var keys bytes.Buffer
 	var keysMu sync.Mutex
