@@ -90,15 +90,16 @@ func runTLS(t testing.TB, v uint16, client func(c *tls.Conn, r *recorded) error,
 	defer ln.Close()
 	done := make(chan error, 1)
 	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		c := tls.Server(tap{raw, r, false}, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-			MinVersion: v, MaxVersion: v, KeyLogWriter: r})
-		defer c.Close()
-		done <- server(c)
+		done <- func() error { // the connection closed (close_notify recorded) before done
+			raw, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			c := tls.Server(tap{raw, r, false}, &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+				MinVersion: v, MaxVersion: v, KeyLogWriter: r})
+			defer c.Close()
+			return server(c)
+		}()
 	}()
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)

@@ -56,28 +56,27 @@ func TestKeyUpdate(t *testing.T) {
 	replied := make(chan struct{}, 2)
 	done := make(chan error, 1)
 	go func() {
-		raw, err := ln.Accept()
-		if err != nil {
-			done <- err
-			return
-		}
-		c := tls.Server(readTap{raw, w, writes}, &tls.Config{Certificates: []tls.Certificate{ec}, MinVersion: tls.VersionTLS13,
-			KeyLogWriter: writerFunc(func(p []byte) (int, error) { keysMu.Lock(); defer keysMu.Unlock(); return keys.Write(p) })})
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for _, reply := range []string{"331 password, please\r\n", "230 logged in\r\n"} {
-			if _, err := br.ReadBytes('\n'); err != nil {
-				done <- err
-				return
+		done <- func() error { // the connection closed (close_notify recorded) before done
+			raw, err := ln.Accept()
+			if err != nil {
+				return err
 			}
-			if _, err := c.Write([]byte(reply)); err != nil {
-				done <- err
-				return
+			c := tls.Server(readTap{raw, w, writes}, &tls.Config{Certificates: []tls.Certificate{ec}, MinVersion: tls.VersionTLS13,
+				KeyLogWriter: writerFunc(func(p []byte) (int, error) { keysMu.Lock(); defer keysMu.Unlock(); return keys.Write(p) })})
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for _, reply := range []string{"331 password, please\r\n", "230 logged in\r\n"} {
+				if _, err := br.ReadBytes('\n'); err != nil {
+					return err
+				}
+				if _, err := c.Write([]byte(reply)); err != nil {
+					return err
+				}
+				replied <- struct{}{}
 			}
-			replied <- struct{}{}
-		}
-		_, err = io.ReadAll(br)
-		done <- err
+			_, err = io.ReadAll(br)
+			return err
+		}()
 	}()
 	cmd := exec.Command(openssl, "s_client", "-connect", ln.Addr().String(), "-tls1_3") // interactive: K is a command
 	stdin, err := cmd.StdinPipe()
