@@ -41,34 +41,16 @@ func checkWithTshark(t *testing.T, rep *Report) {
 	bad := tshark(t, "-r", rep.CaptureFile, "-Y", badFrames, "-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info")
 	assert.Empty(t, strings.TrimSpace(bad), "tshark finds malformed frames or bad checksums")
 
-	// tshark decrypts FTPS with the capture's TLS secrets; the ladder
-	// reads only what is in the clear: compare with the secrets stripped,
-	// which is what an eavesdropper has.
-	clear := rep.CaptureFile
+	// tshark decrypts FTPS with the capture's TLS secrets, and so does
+	// the ladder; without them (an eavesdropper's view: the secrets
+	// stripped) both read only what is in the clear.
+	sameFTP(t, rep.CaptureFile, rep.Ladder, forwardedControlPorts(rep))
 	if hasTLS(rep.Ladder) {
-		clear = stripSecrets(t, rep.CaptureFile)
+		clear := stripSecrets(t, rep.CaptureFile)
+		l, err := ladder.ReadFile(clear)
+		require.NoError(t, err)
+		sameFTP(t, clear, l, forwardedControlPorts(rep))
 	}
-	args := []string{"-r", clear, "-Y", "ftp", "-T", "fields", "-E", "occurrence=f", "-e", "ftp.request.command", "-e", "ftp.response.code"}
-	out := tshark(t, append(args, forwardedControlPorts(rep)...)...)
-	var theirs []string
-	for _, line := range strings.Split(strings.Trim(out, "\n"), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) == 2 && f[0]+f[1] != "" {
-			theirs = append(theirs, f[0]+f[1])
-		}
-	}
-	var ours []string
-	for _, e := range rep.Ladder.Events {
-		switch e.Kind {
-		case ladder.Command:
-			verb, _, _ := strings.Cut(e.Text, " ")
-			ours = append(ours, strings.ToUpper(verb))
-		case ladder.Reply:
-			ours = append(ours, e.Text[:3])
-		}
-	}
-	assert.ElementsMatch(t, ours, theirs, "tshark's FTP dissector and the ladder disagree")
-	assert.NotEmpty(t, theirs)
 
 	// A clean lab ends clean: no resets from the teardown (bounce and
 	// port-steal are about refused connections; a TLS connection may end
@@ -117,6 +99,34 @@ func forwardedControlPorts(rep *Report) []string {
 		}
 	}
 	return out
+}
+
+// sameFTP checks that tshark's FTP dissector sees, in capture, every
+// command and reply the ladder l shows, and no other (decodeAs: more
+// tshark options, such as ports to decode as FTP).
+func sameFTP(t *testing.T, capture string, l *ladder.Ladder, decodeAs []string) {
+	t.Helper()
+	args := []string{"-r", capture, "-Y", "ftp", "-T", "fields", "-E", "occurrence=f", "-e", "ftp.request.command", "-e", "ftp.response.code"}
+	out := tshark(t, append(args, decodeAs...)...)
+	var theirs []string
+	for _, line := range strings.Split(strings.Trim(out, "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) == 2 && f[0]+f[1] != "" {
+			theirs = append(theirs, f[0]+f[1])
+		}
+	}
+	var ours []string
+	for _, e := range l.Events {
+		switch e.Kind {
+		case ladder.Command:
+			verb, _, _ := strings.Cut(e.Text, " ")
+			ours = append(ours, strings.ToUpper(verb))
+		case ladder.Reply:
+			ours = append(ours, e.Text[:3])
+		}
+	}
+	assert.ElementsMatch(t, ours, theirs, "tshark's FTP dissector and the ladder disagree on %s", filepath.Base(capture))
+	assert.NotEmpty(t, theirs)
 }
 
 // hasTLS reports whether a ladder has a TLS handshake.

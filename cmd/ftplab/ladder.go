@@ -26,7 +26,15 @@ connection, in time order. Hosts show as addresses unless the capture names
 them (ftplab's pcapng does) or --name ADDR=NAME does. --brief leaves out
 greetings, logins, TYPE and QUIT. On a terminal the ladder fits its width.
 Notes at the end say what the capture could not tell: frames cut by a snap
-length, a file that stops in the middle of a frame.`,
+length, a file that stops in the middle of a frame.
+
+FTPS: with the TLS secrets a pcapng capture holds (Decryption Secrets
+Blocks: ftplab's captures have them; editcap --inject-secrets
+tls,KEYLOGFILE adds an SSLKEYLOGFILE's), the ladder decrypts TLS 1.2 and
+1.3 (AES-GCM, ChaCha20-Poly1305) and draws the commands and replies inside
+TLS, marked 🔒, and a protected data connection's plaintext bytes. Without
+them it draws what an eavesdropper sees: the clear start and the TLS
+handshakes.`,
 		Example: `  ftplab ladder rfc478.pcapng --name 10.0.0.1=A --name 10.0.0.2=B --name 10.0.0.3=C
   unshare -n sh -c 'ip link set lo up; tcpdump -i lo -w ftp.pcap & ...'; ftplab ladder ftp.pcap`,
 		Args: cobra.ExactArgs(1),

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ftplab/ftplab/labs/ladder/tlsdec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/reassembly"
@@ -32,10 +33,10 @@ const (
 	// TLS is a TLS handshake's start (its ClientHello) on a connection:
 	// From is the TLS client, To the TLS server. On a control connection
 	// it follows a 234 reply to AUTH (or begins a connection to port 990,
-	// implicit FTPS); what follows is encrypted and not read (Wireshark
-	// decrypts it with the capture's secrets). On a data connection (after
-	// PROT P) it follows the SYN; with SSCN or CPSV a server is the TLS
-	// client.
+	// implicit FTPS); what follows is encrypted: read (InTLS) where the
+	// capture's secrets decrypt it (Conn.TLSDecrypted), not read
+	// otherwise. On a data connection (after PROT P) it follows the SYN;
+	// with SSCN or CPSV a server is the TLS client.
 	TLS
 )
 
@@ -78,11 +79,17 @@ type Event struct {
 	// Flags are the TCP flags of Frame, e.g. "PSH ACK" or "SYN".
 	Flags string
 	// Size is the bytes a command or reply took on the wire (CR LF
-	// included), as far as the capture says.
+	// included), as far as the capture says; inside TLS, its plaintext.
 	Size int
 	// Cut is the number of bytes of this line the capture did not keep
 	// (frames cut short by a snap length): the line's end is unknown.
 	Cut int
+	// InTLS marks a command or reply read inside TLS, decrypted with the
+	// capture's secrets, and a DataClose of a TLS data connection they
+	// decrypted: Plaintext is then the application data From sent To
+	// (Bytes counts the TLS records too).
+	InTLS     bool
+	Plaintext int64
 	// Conn is the index in Ladder.Conns of the connection the event is on.
 	Conn int
 	// Announced lists, for a data connection's events, the indices in
@@ -129,6 +136,15 @@ type Conn struct {
 	// TLSClient is the end that was the TLS client.
 	TLS       bool
 	TLSClient netip.AddrPort
+	// TLSDecrypted marks a TLS connection the capture's secrets decrypted
+	// (TLSVersion and TLSCipherSuite, crypto/tls's numbers, say how it
+	// was protected): a control connection's commands and replies inside
+	// TLS are events, a data connection's Plaintext is counted (-1 where
+	// the capture did not hold all of it).
+	TLSDecrypted   bool
+	TLSVersion     uint16
+	TLSCipherSuite uint16
+	Plaintext      int64
 }
 
 // Ladder is the FTP exchange found in a capture.
@@ -189,6 +205,15 @@ type conn struct {
 	drawn    bool // in Ladder.Conns
 	tls      bool // a TLS handshake began on it
 	tlsFrom  netip.AddrPort
+	// decrypted: the ladder decrypted its TLS (version and suite); plain
+	// counts a data connection's plaintext bytes by direction (plainLost:
+	// not all of it); tlsErr is why decryption stopped.
+	decrypted  bool
+	tlsVersion uint16
+	tlsSuite   uint16
+	plain      [2]int64
+	plainLost  bool
+	tlsErr     error
 }
 
 // announce is a data endpoint a command or reply announced.
@@ -219,10 +244,14 @@ type analyzer struct {
 	cutBytes  int                 // control bytes the capture did not keep
 	cutHosts  map[netip.Addr]bool // hosts with control lines cut short
 	names     map[netip.Addr]string
+	gens      map[tuple]incarnation // connections begun on each 4-tuple
+	keys      *tlsdec.KeyLog        // the capture's TLS secrets
+	secrets   *secretsReader        // reads them (nil: not pcapng, no secrets)
 }
 
 func newAnalyzer() *analyzer {
-	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{}, notes: map[int]string{}, segFrame: map[segKey]int{}}
+	a := &analyzer{conns: map[connKey]*conn{}, announced: map[netip.AddrPort][]*announce{}, servers: map[netip.AddrPort]bool{}, cutHosts: map[netip.Addr]bool{}, names: map[netip.Addr]string{},
+		gens: map[tuple]incarnation{}, keys: tlsdec.NewKeyLog(), notes: map[int]string{}, segFrame: map[segKey]int{}}
 	a.asm = reassembly.NewAssembler(reassembly.NewStreamPool(&factory{a: a}))
 	// Bound what waits behind a gap (a frame the capture missed): beyond
 	// this the assembler skips ahead instead of buffering a whole transfer.
@@ -330,7 +359,60 @@ func (a *analyzer) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTy
 		tcp.Payload = padded
 	}
 	ctx := captureContext{ci: ci, frame: frame, flags: flags(tcp)}
-	a.asm.AssembleWithContext(p.NetworkLayer().NetworkFlow(), tcp, &ctx)
+	flow := p.NetworkLayer().NetworkFlow()
+	if g := a.generation(from, to, tcp); g > 0 {
+		// Reassembly keys its streams by the flows: the generation in the
+		// flow's endpoint type makes each connection on a 4-tuple a stream
+		// of its own.
+		flow = gopacket.NewFlow(generationType+gopacket.EndpointType(g), flow.Src().Raw(), flow.Dst().Raw())
+	}
+	a.asm.AssembleWithContext(flow, tcp, &ctx)
+}
+
+// generationType is the endpoint type of the flows of connections on a
+// 4-tuple, plus their generation (far from gopacket's own types).
+const generationType gopacket.EndpointType = 1 << 40
+
+// tuple is a TCP connection's 4-tuple, the same in both directions.
+type tuple struct{ lo, hi netip.AddrPort }
+
+func tupleOf(x, y netip.AddrPort) tuple {
+	if x.Compare(y) > 0 {
+		x, y = y, x
+	}
+	return tuple{x, y}
+}
+
+// incarnation counts the connections begun on a 4-tuple.
+type incarnation struct {
+	n   uint32 // connections begun (0: none seen begin)
+	isn uint32 // the client's initial sequence number of the last one
+}
+
+// generation returns which connection on its 4-tuple a packet belongs to:
+// a SYN with a new initial sequence number (or the SYN-ACK of a SYN not
+// seen) begins the next one, and every packet after it is of that one.
+// Reassembly keeps a stream until both its halves are closed: a
+// connection that ended with a reset (which closes one half), or a stray
+// segment after its end (the last ACK, a RST), would leave one there, and
+// a new connection on the same 4-tuple (FTP's port 20 to a passive port
+// used before) would be read as that stale stream, its SYN dropped and
+// one direction ignored: a data connection's ClientHello was lost so.
+func (a *analyzer) generation(from, to netip.AddrPort, tcp *layers.TCP) uint32 {
+	k := tupleOf(from, to)
+	g := a.gens[k]
+	if tcp.SYN {
+		isn := tcp.Seq
+		if tcp.ACK {
+			isn = tcp.Ack - 1
+		}
+		if g.n == 0 || g.isn != isn {
+			g.n++
+			g.isn = isn
+			a.gens[k] = g
+		}
+	}
+	return g.n
 }
 
 func boolInt(b bool) int {
@@ -488,9 +570,14 @@ func (a *analyzer) finish() *Ladder {
 			Open: c.synTime, Close: end, OpenFrame: c.synFrame, CloseFrame: endFrame, Command: cmd,
 			Progress: c.progress[dir].series()})
 		c.draw(l)
+		plain := l.Conns[c.index].Plaintext
+		if plain >= 0 {
+			plain = c.plain[dir]
+			l.Conns[c.index].Plaintext = plain
+		}
 		a.addEvent(Event{Time: c.synTime, Kind: DataOpen, From: c.client, To: c.server, Frame: c.synFrame, LastFrame: c.synFrame, Flags: "SYN", ann: annIDs, rec: c})
 		a.addEvent(Event{Time: end, Kind: DataClose, From: sender, To: receiver, Bytes: c.bytes[dir], Reset: c.reset, StillOpen: !c.ended,
-			Frame: endFrame, LastFrame: endFrame, Flags: how, ann: annIDs, rec: c})
+			Frame: endFrame, LastFrame: endFrame, Flags: how, ann: annIDs, InTLS: c.decrypted, Plaintext: max(plain, 0), rec: c})
 	}
 	for _, e := range refused {
 		a.addEvent(*e)
@@ -542,6 +629,7 @@ func (a *analyzer) finish() *Ladder {
 	if len(unknown) > 0 {
 		l.Notes = append(l.Notes, fmt.Sprintf("connections that carried data but that no complete announcement names (not drawn): %s", strings.Join(unknown, ", ")))
 	}
+	l.Notes = append(l.Notes, a.tlsNotes()...)
 	return l
 }
 
@@ -550,6 +638,37 @@ func (c *conn) draw(l *Ladder) {
 	c.drawn = true
 	lc := &l.Conns[c.index]
 	lc.TLS, lc.TLSClient = c.tls, c.tlsFrom
+	lc.TLSDecrypted, lc.TLSVersion, lc.TLSCipherSuite = c.decrypted, c.tlsVersion, c.tlsSuite
+	if !c.decrypted || c.plainLost || c.control {
+		lc.Plaintext = -1
+	}
+}
+
+// tlsNotes says, where the capture holds TLS secrets, which drawn TLS
+// connections they did not decrypt (or not to their end), and why; and
+// whether its secrets were malformed.
+func (a *analyzer) tlsNotes() []string {
+	var notes []string
+	if a.secrets != nil && a.secrets.err != nil {
+		notes = append(notes, fmt.Sprintf("the capture's TLS secrets are partly malformed (%v)", a.secrets.err))
+	}
+	if a.keys.Len() == 0 {
+		return notes // an eavesdropper's capture: no secrets to tell of
+	}
+	var not []string
+	for _, c := range a.order {
+		if c.drawn && c.tls && c.tlsErr != nil {
+			what := "not decrypted"
+			if c.decrypted {
+				what = "decrypted only in part"
+			}
+			not = append(not, fmt.Sprintf("%s → %s %s: %v", c.client, c.server, what, c.tlsErr))
+		}
+	}
+	if len(not) > 0 {
+		notes = append(notes, "TLS connections the capture's secrets did not decrypt: "+strings.Join(not, "; "))
+	}
+	return notes
 }
 
 // protectedData reports whether c is a TLS connection between hosts of

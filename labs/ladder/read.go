@@ -7,17 +7,21 @@
 // recognises a control connection by port 21 or by a server that speaks a
 // 220 greeting first.
 //
-// FTPS (RFC 4217) is drawn up to where TLS starts: after a 234 reply to
-// AUTH, or from the first byte of a connection to port 990 (implicit
-// FTPS), a control connection is encrypted and a TLS event (naming the
-// TLS client) ends what the ladder reads of it; ciphertext is never parsed
-// as FTP. A data connection that starts with a TLS ClientHello gets a TLS
-// event too (with SSCN or CPSV a server is the TLS client); when its
-// announcement was inside TLS it is drawn as long as it joins hosts of the
-// exchange, one of them with an encrypted control connection, and its
-// direction is the side that sent more bytes. The ladder does not decrypt:
-// the commands inside TLS are Wireshark's to show, from the TLS secrets
-// ftplab writes into its captures (pcapng Decryption Secrets Blocks).
+// FTPS (RFC 4217): after a 234 reply to AUTH, or from the first byte of
+// a connection to port 990 (implicit FTPS), a control connection is
+// encrypted and a TLS event (naming the TLS client) marks where. With the
+// TLS secrets a pcapng capture carries (Decryption Secrets Blocks, which
+// ftplab writes into its captures), the ladder decrypts the control
+// connection (package tlsdec) and reads the commands and replies inside
+// TLS as it reads those in the clear, marked as inside TLS (🔒); without
+// them (an eavesdropper's view) a control connection ends at its TLS
+// event and ciphertext is never parsed as FTP. A data connection that
+// starts with a TLS ClientHello gets a TLS event too (with SSCN or CPSV a
+// server is the TLS client) and, decrypted, the count of its plaintext
+// bytes (never its content); when its announcement was inside TLS and not
+// decrypted it is drawn as long as it joins hosts of the exchange, one of
+// them with an encrypted control connection, and its direction is the
+// side that sent more bytes.
 package ladder
 
 import (
@@ -30,6 +34,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ftplab/ftplab/labs/ladder/tlsdec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
@@ -106,25 +111,27 @@ func (s *ngSource) names(into map[netip.Addr]string) {
 	}
 }
 
-// openSource detects pcap or pcapng from the first bytes.
-func openSource(r io.Reader) (packetSource, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+// openSource detects pcap or pcapng from the first bytes; a pcapng
+// source's Decryption Secrets Blocks go into keys as they are read.
+func openSource(r io.Reader, keys *tlsdec.KeyLog) (packetSource, *secretsReader, error) {
+	sr := &secretsReader{r: r, keys: keys}
+	br := bufio.NewReaderSize(sr, 1<<16)
 	head, err := br.Peek(4)
 	if err != nil {
-		return nil, fmt.Errorf("not a pcap or pcapng file: too short (%d bytes)", len(head))
+		return nil, nil, fmt.Errorf("not a pcap or pcapng file: too short (%d bytes)", len(head))
 	}
 	if bytes.Equal(head, pcapngMagic) {
 		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
-			return nil, fmt.Errorf("pcapng header: %w", err)
+			return nil, nil, fmt.Errorf("pcapng header: %w", err)
 		}
-		return &ngSource{r: ng}, nil
+		return &ngSource{r: ng}, sr, nil
 	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
-		return nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
+		return nil, nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
 	}
-	return pcapSource{pr}, nil
+	return pcapSource{pr}, nil, nil
 }
 
 // Read reads a whole pcap or pcapng capture and returns its FTP exchanges.
@@ -133,11 +140,12 @@ func openSource(r io.Reader) (packetSource, error) {
 // the ladder of what was read, with a note that says where it stopped.
 // Single packets that do not decode are skipped and counted.
 func Read(r io.Reader) (*Ladder, error) {
-	src, err := openSource(r)
+	a := newAnalyzer()
+	src, secrets, err := openSource(r, a.keys)
 	if err != nil {
 		return nil, err
 	}
-	a := newAnalyzer()
+	a.secrets = secrets
 	var stopped string
 	for n := 1; ; n++ {
 		data, ci, lt, err := src.next()

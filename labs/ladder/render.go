@@ -2,6 +2,7 @@ package ladder
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/netip"
@@ -201,14 +202,26 @@ func (l *Ladder) Render(w io.Writer, opts Options) error {
 	return bw.Flush()
 }
 
-// fit cuts s to n columns, ending in … when cut.
+// fit cuts s to n columns, ending in … when cut (the lock takes two).
 func fit(s string, n int) string {
 	n = max(n, 8)
-	if utf8.RuneCountInString(s) <= n {
+	if columns(s) <= n {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
+	w := 0
+	for i, r := range s {
+		w += columns(string(r))
+		if w > n-1 {
+			return s[:i] + "…"
+		}
+	}
+	return s
+}
+
+// columns is the width of s on a terminal: a column a rune, two for the
+// lock.
+func columns(s string) int {
+	return utf8.RuneCountInString(s) + strings.Count(s, Lock)
 }
 
 func (l *Ladder) startTime() (t0 time.Time) {
@@ -272,16 +285,26 @@ func arrow(n, width, f, t int, data bool) string {
 	return string(line)
 }
 
+// Lock marks the commands and replies read inside TLS (decrypted with
+// the capture's secrets) in the ladder's labels.
+const Lock = "🔒"
+
 // Describe is an event's label after the host names: the command or reply
-// (ending in … where the capture cut it), or what a data connection did.
+// (ending in … where the capture cut it, after a lock where it was read
+// inside TLS), or what a data connection did.
 func Describe(e Event) string {
+	lock := ""
+	if e.InTLS {
+		lock = Lock + " "
+	}
 	switch e.Kind {
 	case Command:
 		if e.Cut > 0 {
-			return e.Text + "…"
+			return lock + e.Text + "…"
 		}
+		return lock + e.Text
 	case Reply:
-		text := e.Text
+		text := lock + e.Text
 		if e.Cut > 0 {
 			text += "…"
 		}
@@ -299,6 +322,9 @@ func Describe(e Event) string {
 		if e.Reset {
 			how = "RST"
 		}
+		if e.InTLS {
+			return fmt.Sprintf("data %d bytes, %s (%s %d bytes of plaintext)", e.Bytes, how, Lock, e.Plaintext)
+		}
 		return fmt.Sprintf("data %d bytes, %s", e.Bytes, how)
 	case Refused:
 		return fmt.Sprintf("SYN to :%d refused (RST) ×%d", e.To.Port(), e.Count)
@@ -308,11 +334,22 @@ func Describe(e Event) string {
 	return e.Text
 }
 
-// describeTLS labels a TLS event naming its TLS client.
+// describeTLS labels a TLS event naming its TLS client and, where the
+// capture's secrets decrypted the connection, how it was protected.
 func (l *Ladder) describeTLS(e Event, client string) string {
+	c := l.Conns[e.Conn]
 	what := "control connection"
-	if !l.Conns[e.Conn].Control {
+	if !c.Control {
 		what = "data connection"
 	}
+	if c.TLSDecrypted {
+		return fmt.Sprintf("TLS handshake (%s is the TLS client): %s decrypted with the capture's secrets (%s)", client, what, TLSName(c))
+	}
 	return fmt.Sprintf("TLS handshake (%s is the TLS client): %s encrypted from here on", client, what)
+}
+
+// TLSName names a decrypted connection's TLS version and cipher suite,
+// e.g. "TLS 1.3, TLS_AES_128_GCM_SHA256".
+func TLSName(c Conn) string {
+	return tls.VersionName(c.TLSVersion) + ", " + tls.CipherSuiteName(c.TLSCipherSuite)
 }

@@ -2,11 +2,13 @@ package ladder
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"github.com/ftplab/ftplab/ftp/proto"
+	"github.com/ftplab/ftplab/labs/ladder/tlsdec"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/reassembly"
@@ -20,7 +22,14 @@ type factory struct{ a *analyzer }
 
 // New starts a stream; the client is the SYN's sender, or (for a stream
 // that began before the capture) the side not on port 21 / the higher port.
+// A segment that carries no payload and no SYN starts no stream (nil):
+// it is the end of a connection whose stream is gone (its last ACK, a
+// RST), or of one whose start the capture missed, which its first data
+// starts.
 func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassembly.AssemblerContext) reassembly.Stream {
+	if !tcp.SYN && len(tcp.Payload) == 0 {
+		return nil
+	}
 	src, _ := netip.AddrFromSlice(netFlow.Src().Raw())
 	dst, _ := netip.AddrFromSlice(netFlow.Dst().Raw())
 	from := netip.AddrPortFrom(src.Unmap(), uint16(tcp.SrcPort))
@@ -62,7 +71,14 @@ type stream struct {
 	multiIdx       int                  // its event index
 	pending        []*announce          // endpoints announced here, waiting for a transfer command
 	authSent       bool                 // AUTH sent, its reply not yet read
-	tls            bool                 // TLS from here on: nothing more is read as FTP
+	tls            bool                 // TLS starts with the next bytes
+	// dec decrypts the connection's TLS (tlsConn its record, tlsDir the
+	// direction of its TLS client): a control connection's lines are read
+	// from its plaintext (inTLS), a data connection's bytes counted.
+	dec     *tlsdec.Conn
+	tlsConn *conn
+	tlsDir  int
+	inTLS   bool
 }
 
 // markControl makes the stream a control connection; one that began before
@@ -94,23 +110,28 @@ func (s *stream) Accept(_ *layers.TCP, _ gopacket.CaptureInfo, _ reassembly.TCPF
 
 // ReassembledSG receives in-order bytes of one direction.
 func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.AssemblerContext) {
-	if s.notControl {
+	if s.notControl && s.dec == nil {
 		return
 	}
 	avail, _ := sg.Lengths()
 	if avail == 0 {
 		return
 	}
-	dir, _, _, _ := sg.Info()
+	dir, _, _, skip := sg.Info()
 	d := 1
 	if (dir == reassembly.TCPDirClientToServer) == s.firstIsClient {
 		d = 0
 	}
 	data := sg.Fetch(avail)
 	ctx := ac.(*captureContext)
+	if s.dec != nil {
+		s.decrypt(d, data, skip, ctx)
+		return
+	}
 	if s.tls {
-		s.handshake(s.rec, d, ctx)
-		s.notControl = true // the rest is ciphertext
+		// The first bytes after a 234 reply to AUTH: TLS.
+		s.tls = false
+		s.startTLS(s.rec, d, data, ctx)
 		return
 	}
 	if !s.control {
@@ -133,8 +154,7 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 			s.markControl()
 		case d == 0 && s.server.Port() == implicitPort && hello:
 			s.markControl() // implicit FTPS: TLS from the first byte
-			s.handshake(s.rec, d, ctx)
-			s.notControl = true
+			s.startTLS(s.rec, d, data, ctx)
 			return
 		default:
 			s.notControl = true
@@ -143,11 +163,17 @@ func (s *stream) ReassembledSG(sg reassembly.ScatterGather, ac reassembly.Assemb
 			// A data connection after PROT P starts with TLS too; finish
 			// draws it if it belongs to the FTP exchange.
 			if c := s.a.conns[connKey{s.client, s.server}]; c != nil && hello {
-				s.handshake(c, d, ctx)
+				s.startTLS(c, d, data, ctx)
 			}
 			return
 		}
 	}
+	s.readLines(d, data, ctx)
+}
+
+// readLines reads bytes of direction d as FTP control lines (cleartext, or
+// the plaintext of TLS records).
+func (s *stream) readLines(d int, data []byte, ctx *captureContext) {
 	for _, b := range data {
 		if b == 0 { // a byte the capture did not keep (see analyzer.packet)
 			s.cut[d]++
@@ -192,7 +218,7 @@ func (s *stream) endLine(d int, ctx *captureContext) {
 		s.a.cutHosts[s.client.Addr()], s.a.cutHosts[s.server.Addr()] = true, true
 	}
 	e := Event{Time: ctx.ci.Timestamp, From: s.client, To: s.server, Frame: ctx.frame, LastFrame: ctx.frame, Flags: ctx.flags,
-		Size: len(line) + 2, Cut: cut, rec: s.rec}
+		Size: len(line) + 2, Cut: cut, InTLS: s.inTLS, rec: s.rec}
 	if start > 0 {
 		e.Frame = start
 	}
@@ -218,9 +244,11 @@ func isClientHello(data []byte) bool {
 	return len(data) >= 6 && data[0] == 22 && data[1] == 3 && data[2] <= 4 && data[5] == 1
 }
 
-// handshake records the start of TLS on connection c: the side that
-// speaks first (direction d of the stream) is the TLS client.
-func (s *stream) handshake(c *conn, d int, ctx *captureContext) {
+// startTLS records the start of TLS on connection c, whose first bytes
+// (direction d of the stream: the side that speaks first is the TLS
+// client) are data, and, in a pcapng capture (which may hold secrets),
+// decrypts it from there; otherwise nothing more of it is read.
+func (s *stream) startTLS(c *conn, d int, data []byte, ctx *captureContext) {
 	from, to := s.client, s.server
 	if d == 1 {
 		from, to = to, from
@@ -228,10 +256,61 @@ func (s *stream) handshake(c *conn, d int, ctx *captureContext) {
 	c.tls, c.tlsFrom = true, from
 	s.a.addEvent(Event{Time: ctx.ci.Timestamp, Kind: TLS, From: from, To: to, Text: "TLS handshake",
 		Frame: ctx.frame, LastFrame: ctx.frame, Flags: ctx.flags, rec: c})
+	s.notControl = true
+	if s.a.secrets == nil {
+		return
+	}
+	s.dec, s.tlsConn, s.tlsDir = tlsdec.NewConn(s.a.keys), c, d
+	s.inTLS = s.control
+	s.decrypt(d, data, 0, ctx)
+}
+
+// decrypt feeds bytes of direction d (after skip bytes the capture
+// missed) to the connection's TLS: a control connection's plaintext is
+// read as lines, a data connection's counted and dropped.
+func (s *stream) decrypt(d int, data []byte, skip int, ctx *captureContext) {
+	c := s.tlsConn
+	if skip != 0 {
+		s.stopTLS(fmt.Errorf("the capture misses bytes of it before frame %d", ctx.frame))
+		return
+	}
+	side := tlsdec.Client
+	if d != s.tlsDir {
+		side = tlsdec.Server
+	}
+	err := s.dec.Feed(side, data, func(plain []byte) {
+		if s.control {
+			s.readLines(d, plain, ctx)
+		} else {
+			c.plain[d] += int64(len(plain))
+		}
+	})
+	if s.dec.Decrypted() && !c.decrypted {
+		c.decrypted, c.tlsVersion, c.tlsSuite = true, s.dec.Version(), s.dec.CipherSuite()
+	}
+	if err != nil {
+		s.stopTLS(err)
+	}
+}
+
+// stopTLS stops decrypting, for reason err: nothing more of the
+// connection is read.
+func (s *stream) stopTLS(err error) {
+	c := s.tlsConn
+	if c.tlsErr == nil {
+		c.tlsErr = err
+	}
+	if !s.control {
+		c.plainLost = true
+	}
+	s.dec, s.notControl = nil, true
 }
 
 // ReassemblyComplete ends the stream.
-func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool { return true }
+func (s *stream) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
+	s.dec = nil
+	return true
+}
 
 // announce records a data endpoint announced by event id.
 func (s *stream) announce(ep netip.AddrPort, id int) {
@@ -303,7 +382,7 @@ func (s *stream) reply(text string, e Event) {
 	if s.authSent && e.Code >= 200 {
 		// 234: the security data exchange is done (RFC 2228), for AUTH
 		// TLS the TLS handshake begins (RFC 4217 §4).
-		s.authSent, s.tls = false, e.Code == 234
+		s.authSent, s.tls = false, e.Code == 234 && !s.inTLS
 	}
 	if e.Cut > 0 {
 		return

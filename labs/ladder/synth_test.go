@@ -17,14 +17,14 @@ import (
 // synth builds captures packet by packet for edge cases that real tools
 // rarely produce on demand (IAC bytes, reordering, duplicates, resets).
 type synth struct {
-	t    *testing.T
+	t    testing.TB
 	lt   layers.LinkType
 	ts   time.Time
 	pkts [][]byte
 	tss  []time.Time
 }
 
-func newSynth(t *testing.T, lt layers.LinkType) *synth {
+func newSynth(t testing.TB, lt layers.LinkType) *synth {
 	return &synth{t: t, lt: lt, ts: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
@@ -77,7 +77,13 @@ func (s *synth) emit(frame []byte) {
 
 // dial opens a connection with a full handshake.
 func (s *synth) dial(client, server string) *tcpConn {
-	k := &tcpConn{s: s, c: netip.MustParseAddrPort(client), sv: netip.MustParseAddrPort(server), cseq: 1000, sseq: 5000}
+	return s.dialISN(client, server, 1000, 5000)
+}
+
+// dialISN opens a connection whose sides start at the initial sequence
+// numbers given.
+func (s *synth) dialISN(client, server string, cisn, sisn uint32) *tcpConn {
+	k := &tcpConn{s: s, c: netip.MustParseAddrPort(client), sv: netip.MustParseAddrPort(server), cseq: cisn, sseq: sisn}
 	s.emit(s.packet(k.c, k.sv, &layers.TCP{SYN: true, Seq: k.cseq}, nil))
 	s.emit(s.packet(k.sv, k.c, &layers.TCP{SYN: true, ACK: true, Seq: k.sseq, Ack: k.cseq + 1}, nil))
 	k.cseq++

@@ -94,6 +94,9 @@ func ladderSVG(b *strings.Builder, l *ladder.Ladder, opts ladder.Options) {
 			ann[i] = fmt.Sprint(a)
 		}
 		class := "arrow " + kindClass(e.Kind)
+		if e.InTLS {
+			class += " in-tls"
+		}
 		if ln.Chatter {
 			class += " chatter"
 		}
@@ -131,6 +134,11 @@ func details(l *ladder.Ladder, e ladder.Event, t0 time.Time) string {
 	}
 	switch e.Kind {
 	case ladder.Command, ladder.Reply:
+		if e.InTLS {
+			d = append(d, fmt.Sprintf("%s inside TLS (%s), decrypted with the capture's secrets: %d bytes of plaintext, the record's last segment's TCP flags %s",
+				ladder.Lock, ladder.TLSName(l.Conns[e.Conn]), e.Size, e.Flags))
+			break
+		}
 		d = append(d, fmt.Sprintf("%d bytes on the wire, TCP flags %s", e.Size, e.Flags))
 		if e.Cut > 0 {
 			d = append(d, fmt.Sprintf("%d bytes of this line were not captured", e.Cut))
@@ -141,10 +149,17 @@ func details(l *ladder.Ladder, e ladder.Event, t0 time.Time) string {
 	case ladder.DataOpen, ladder.DataClose:
 		c := l.Conns[e.Conn]
 		d = append(d, fmt.Sprintf("TCP flags %s; data %s → %s, %d bytes, %d retransmitted segments", e.Flags, c.Sender, c.Receiver, c.Bytes, c.Retransmits))
+		if c.TLSDecrypted && c.Plaintext >= 0 {
+			d = append(d, fmt.Sprintf("%s TLS (%s): %d bytes of plaintext, counted with the capture's secrets", ladder.Lock, ladder.TLSName(c), c.Plaintext))
+		}
 		d = append(d, fmt.Sprintf("connection frames %d–%d (Wireshark: tcp.port == %d && tcp.port == %d)", c.OpenFrame, c.CloseFrame, c.Client.Port(), c.Server.Port()))
 	case ladder.Refused:
 		d = append(d, fmt.Sprintf("%d attempts, answered with RST", e.Count))
 	case ladder.TLS:
+		if c := l.Conns[e.Conn]; c.TLSDecrypted {
+			d = append(d, fmt.Sprintf("ClientHello from %s: what follows is encrypted (%s); the ladder decrypted it with the capture's TLS secrets, as Wireshark does", e.From, ladder.TLSName(c)))
+			break
+		}
 		d = append(d, fmt.Sprintf("ClientHello from %s: what follows is encrypted; Wireshark decrypts it with the capture's TLS secrets", e.From))
 	}
 	for _, a := range e.Announced {

@@ -167,6 +167,37 @@ func TestPortStealRefusal(t *testing.T) {
 	assert.True(t, found)
 }
 
+// TestFTPSInsideTLS: the ftps lab's page draws the session inside TLS,
+// each command and reply marked as inside TLS (lock, class in-tls), the
+// TLS handshake as decrypted; the page of the capture without its
+// secrets (an eavesdropper's) shows none of it.
+func TestFTPSInsideTLS(t *testing.T) {
+	dir := t.TempDir()
+	_, rep, path := runLab(t, "ftps", dir)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	html := string(data)
+	for _, line := range []string{"A→B  🔒 USER user", "A→B  🔒 PASS ****", "A→B  🔒 RETR /secret.bin", "B→A  🔒 226 Transfer complete"} {
+		assert.Regexp(t, `<g class="arrow (cmd|reply) in-tls[^"]*"[^>]*><text class="time"[^<]*</text><line[^>]*/><text class="label" [^>]*>`+regexp.QuoteMeta(esc(line)), html)
+	}
+	has(t, html, "decrypted with the capture&#39;s secrets (TLS 1.3, TLS_AES_")
+	has(t, html, "65536 bytes of plaintext")
+
+	ftptest.Tool(t, "editcap", "cannot strip the capture's TLS secrets")
+	stripped := filepath.Join(dir, "eavesdropper.pcapng")
+	out, err := exec.Command("editcap", "--discard-all-secrets", rep.CaptureFile, stripped).CombinedOutput()
+	require.NoError(t, err, "editcap: %s", out)
+	l, err := ladder.ReadFile(stripped)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, Write(&b, Input{Ladder: l, Capture: "eavesdropper.pcapng", Names: rep.Names}))
+	assert.NotRegexp(t, `class="arrow [^"]*in-tls`, b.String())
+	for _, s := range []string{"🔒", "USER", "RETR", "decrypted"} {
+		assert.NotContains(t, b.String(), s)
+	}
+	has(t, b.String(), "control connection encrypted from here on")
+}
+
 // TestReportOfCapture: a capture without a lab, cut by a snap length,
 // shows what could not be known.
 func TestReportOfCapture(t *testing.T) {
