@@ -48,6 +48,7 @@ func (a *ListenStep) run(ctx context.Context, r *runner, res *StepResult) error 
 	if err != nil {
 		return fmt.Errorf("listen on %s port %d: %w", a.Host, a.Port, err)
 	}
+	res.markReady()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var conns []net.Conn

@@ -61,6 +61,12 @@ type StepResult struct {
 	Received            int64
 
 	done chan struct{}
+	// ready is closed once a service step serves (a listener listens), so
+	// the steps after it find it up; exec closes it at the latest when the
+	// step ends.
+	ready chan struct{}
+	// markReady closes ready (once).
+	markReady func()
 }
 
 // Throughput is a transfer's rate in bit/s over its TransferTime (0 if

@@ -126,7 +126,8 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("lab %s: interrupted: %w", r.lab.Name, err)
 		}
 		s := &r.lab.Steps[i]
-		res := &StepResult{Name: s.Name, Action: s.Key(), Detail: s.Action.describe(), MayFail: mayFail[s.Name], done: make(chan struct{})}
+		res := &StepResult{Name: s.Name, Action: s.Key(), Detail: s.Action.describe(), MayFail: mayFail[s.Name], done: make(chan struct{}), ready: make(chan struct{})}
+		res.markReady = sync.OnceFunc(func() { close(res.ready) })
 		r.results = append(r.results, res)
 		r.byName[s.Name] = res
 		r.steps[s.Name] = s
@@ -145,6 +146,9 @@ func (r *runner) run(ctx context.Context) error {
 			defer r.bg.Done()
 			r.exec(sctx, s, res)
 		}()
+		if kindOf(s.Action) == service {
+			<-res.ready // a listener is up before the steps that use it
+		}
 	}
 	r.finishBackground()
 	r.closeSessions(ctx)
@@ -161,6 +165,7 @@ func (r *runner) finishBackground() {
 // exec runs one step with its timeout and records the outcome.
 func (r *runner) exec(ctx context.Context, s *Step, res *StepResult) {
 	defer close(res.done)
+	defer res.markReady()
 	timeout := s.Timeout.D()
 	if timeout == 0 && kindOf(s.Action) != service { // a service lasts as long as the lab
 		timeout = DefaultStepTimeout
