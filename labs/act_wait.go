@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml"
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 	"github.com/goccy/go-yaml/ast"
 )
 
@@ -21,17 +21,18 @@ type WaitStep struct {
 
 func init() { register("wait", func() Action { return new(WaitStep) }) }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler: "wait: 500ms" is a time,
-// a mapping has the keys time and for.
-func (a *WaitStep) UnmarshalYAML(node ast.Node) error {
-	switch node.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-	default:
-		return a.Time.UnmarshalYAML(node)
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (a *WaitStep) UnmarshalYAML(node ast.Node) error { return fromAST(node, a) }
+
+// decodeYAML: "wait: 500ms" is a time, a mapping has the keys time and
+// for.
+func (a *WaitStep) decodeYAML(node *yamlx.Node) error {
+	if node.Kind != yamlx.Mapping {
+		return a.Time.decodeYAML(node)
 	}
 	type plain WaitStep
 	var p plain
-	if err := yaml.NodeToValue(node, &p, yaml.Strict()); err != nil {
+	if err := decodeNode(node, &p); err != nil {
 		return err
 	}
 	*a = WaitStep(p)

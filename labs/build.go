@@ -32,12 +32,16 @@ type network struct {
 // stackNetwork builds the network configuration. Host i of the lab is host
 // i of stack; a host's gateways come first among its routes.
 func (l *Lab) stackNetwork() network {
-	n := network{l: l}
+	n := network{l: l, links: make([]int, 0, len(l.Links))}
+	n.cfg.Hosts = make([]stack.HostConfig, 0, len(l.Hosts))
+	n.cfg.Switches = make([]stack.SwitchConfig, 0, len(l.Switches))
+	n.cfg.Links = make([]stack.LinkConfig, 0, len(l.Links))
 	for _, h := range l.Hosts {
-		hc := stack.HostConfig{Name: h.Name, Router: h.Router}
+		nics := h.nics()
+		hc := stack.HostConfig{Name: h.Name, Router: h.Router, NICs: make([]stack.NICConfig, 0, len(nics))}
 		h.stackRoles(&hc)
-		for _, nic := range h.nics() {
-			nc := stack.NICConfig{Name: nic.Name, MAC: nic.MAC.HW()}
+		for _, nic := range nics {
+			nc := stack.NICConfig{Name: nic.Name, MAC: nic.MAC.HW(), Addrs: make([]netip.Prefix, 0, len(nic.Addresses))}
 			for _, p := range nic.Addresses {
 				nc.Addrs = append(nc.Addrs, p.P())
 			}

@@ -48,8 +48,8 @@ func (c *checker) errorf(at, format string, args ...any) {
 // validate checks the lab and fills in defaults (names, ports). It returns
 // Errors or nil.
 func (l *Lab) validate() error {
-	c := &checker{l: l, hosts: map[string]*Host{}, servers: map[string]*Server{},
-		links: map[string]stack.LinkParams{}, steps: map[string]*Step{}}
+	c := &checker{l: l, hosts: make(map[string]*Host, len(l.Hosts)), servers: make(map[string]*Server, len(l.Servers)),
+		links: make(map[string]stack.LinkParams, len(l.Links)), steps: make(map[string]*Step, len(l.Steps))}
 	c.checkShape()
 	c.checkNetwork()
 	c.checkServers()

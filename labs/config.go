@@ -47,7 +47,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/goccy/go-yaml/ast"
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 )
 
 // Lab is one lab file: a network, its FTP servers and the steps to run.
@@ -78,8 +78,8 @@ type Lab struct {
 	// ("" for embedded labs, which may not read directories).
 	Dir string `yaml:"-"`
 
-	src []byte    // the YAML text, for error positions
-	ast *ast.File // src parsed, on first need
+	src  []byte      // the YAML text, for error snippets (SourceText)
+	root *yamlx.Node // src parsed, for validate's error positions
 }
 
 // Host is a virtual host. A host with one network interface can list its

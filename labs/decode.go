@@ -5,21 +5,16 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/lexer"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 )
 
 // Limits on a lab file. Each is checked before the work it bounds can grow:
-// the size before anything is read, the nesting on the token stream before
-// it is parsed (goccy/go-yaml's parser is quadratic in nesting), what
-// aliases expand to on the syntax tree before anything is decoded.
+// the size before anything is read, the nesting as each list or mapping
+// opens, what aliases expand to as each alias is met (see yamlx).
 const (
 	// MaxSourceSize is the largest lab file accepted, in bytes: room for
 	// about 100,000 hosts with their links.
@@ -32,241 +27,25 @@ const (
 	MaxAliasNodes = 100_000
 )
 
-// parseLab lexes and parses a lab file's text into one document's syntax
-// tree, enforcing the limits, and prepares it for decoding: aliases are
-// replaced by the nodes they stand for, anchors and the core schema's tags
-// are unwrapped. The body is nil for a file of comments only.
-func parseLab(data []byte) (*ast.File, ast.Node, error) {
-	tks := lexer.Tokenize(string(data))
-	if err := checkTokens(tks); err != nil {
-		return nil, nil, err
+// parseLab parses a lab file's text into its document's root node, aliases
+// expanded, enforcing the limits. The root is nil for a file of comments
+// only.
+func parseLab(data []byte) (*yamlx.Node, error) {
+	root, err := yamlx.Parse(string(data), yamlx.Limits{MaxDepth: MaxDepth, MaxAliasNodes: MaxAliasNodes})
+	var list yamlx.Errors
+	if !errors.As(err, &list) {
+		return root, err
 	}
-	file, err := parser.Parse(tks, 0)
-	if err != nil {
-		return nil, nil, err
+	out := make(Errors, len(list))
+	for i, e := range list {
+		out[i] = &Error{Line: e.Line, Column: e.Column, Msg: e.Msg}
 	}
-	var body ast.Node
-	for _, doc := range file.Docs {
-		if doc.Body == nil {
-			continue
-		}
-		if body != nil {
-			e := nodeError(doc.Body, "a lab file holds one YAML document; a second one starts here (remove the --- line or split the file)")
-			e.setToken(doc.Start)
-			return nil, nil, e
-		}
-		body = doc.Body
-	}
-	if body == nil {
-		return file, nil, nil
-	}
-	p := &expander{anchors: map[string]*anchored{}}
-	body, _, _ = p.walk(body, 0)
-	if len(p.errs) > 0 {
-		return nil, nil, p.errs
-	}
-	for _, doc := range file.Docs {
-		if doc.Body != nil {
-			doc.Body = body
-		}
-	}
-	return file, body, nil
+	return nil, out
 }
 
-// checkTokens refuses a token stream that nests deeper than MaxDepth, and
-// invalid tokens. Block nesting is read from the columns of "-" entries and
-// of keys, flow nesting from brackets.
-func checkTokens(tks token.Tokens) error {
-	type open struct {
-		col int
-		seq bool
-	}
-	var stack []open
-	flow := 0
-	// enter records a block collection entry at col and reports whether
-	// the nesting is still allowed.
-	enter := func(col int, seq bool) bool {
-		for len(stack) > 0 {
-			top := stack[len(stack)-1]
-			if top.col < col || top.col == col && (top.seq == seq || !top.seq) {
-				break
-			}
-			stack = stack[:len(stack)-1]
-		}
-		if n := len(stack); n == 0 || stack[n-1].col != col || stack[n-1].seq != seq {
-			stack = append(stack, open{col, seq})
-		}
-		return len(stack)+flow <= MaxDepth
-	}
-	for _, tk := range tks {
-		ok := true
-		switch tk.Type {
-		case token.InvalidType:
-			return tokenError(tk, "%s", cmpOr(tk.Error, "invalid token"))
-		case token.DocumentHeaderType:
-			stack = stack[:0]
-		case token.SequenceStartType, token.MappingStartType:
-			flow++
-			ok = len(stack)+flow <= MaxDepth
-		case token.SequenceEndType, token.MappingEndType:
-			flow = max(flow-1, 0)
-		case token.SequenceEntryType:
-			if flow == 0 {
-				ok = enter(tk.Position.Column, true)
-			}
-		case token.MappingValueType:
-			if flow == 0 {
-				col := tk.Position.Column
-				if tk.Prev != nil && tk.Prev.Position.Line == tk.Position.Line {
-					col = tk.Prev.Position.Column
-				}
-				ok = enter(col, false)
-			}
-		}
-		if !ok {
-			return tokenError(tk, "nested deeper than %d levels of lists and mappings", MaxDepth)
-		}
-	}
-	return nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func tokenError(tk *token.Token, format string, args ...any) *Error {
-	e := &Error{Msg: fmt.Sprintf(format, args...)}
-	e.setToken(tk)
-	return e
-}
-
-// anchored is an anchor's value as the expander left it, with what it
-// expands to.
-type anchored struct {
-	node        ast.Node
-	size, depth int
-}
-
-// expander walks a document in order (an alias stands for the latest
-// anchor of its name before it), replacing aliases by their anchor's value
-// and unwrapping anchors and tags, and counts what the aliases expand to.
-type expander struct {
-	anchors map[string]*anchored
-	aliased int // nodes the aliases so far stand for
-	errs    Errors
-}
-
-// allowedTags are the YAML core schema tags a lab file may use; they only
-// say what the plain value is anyway.
-var allowedTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!null", "!!seq", "!!map"}
-
-// walk returns the node to decode in place of n, its size in nodes and its
-// nesting depth, both with aliases expanded; depth is n's own depth.
-func (p *expander) walk(n ast.Node, depth int) (ast.Node, int, int) {
-	if depth > MaxDepth {
-		p.errs = append(p.errs, nodeError(n, "nested deeper than %d levels of lists and mappings", MaxDepth))
-		return nullAt(n), 1, 0
-	}
-	switch v := n.(type) {
-	case nil:
-		return nil, 0, 0
-	case *ast.AnchorNode:
-		val, size, d := p.walk(v.Value, depth)
-		if val == nil {
-			val = nullAt(v)
-		}
-		p.anchors[v.Name.GetToken().Value] = &anchored{val, size, d}
-		return val, size, d
-	case *ast.AliasNode:
-		name := v.Value.GetToken().Value
-		a := p.anchors[name]
-		switch {
-		case a == nil:
-			p.errs = append(p.errs, nodeError(v, "alias *%s: no anchor &%s before it", name, name))
-			return nullAt(v), 1, 0
-		case p.aliased+a.size > MaxAliasNodes:
-			p.aliased = MaxAliasNodes
-			if len(p.errs) == 0 || !strings.Contains(p.errs[len(p.errs)-1].Msg, "aliases") {
-				p.errs = append(p.errs, nodeError(v, "alias *%s: the aliases of this file stand for more than %d values (an alias bomb?)", name, MaxAliasNodes))
-			}
-			return nullAt(v), 1, 0
-		case depth+a.depth > MaxDepth:
-			p.errs = append(p.errs, nodeError(v, "alias *%s: nested deeper than %d levels of lists and mappings when expanded", name, MaxDepth))
-			return nullAt(v), 1, 0
-		}
-		p.aliased += a.size
-		return a.node, a.size, a.depth
-	case *ast.TagNode:
-		tag := v.Start.Value
-		if !slices.Contains(allowedTags, tag) {
-			p.errs = append(p.errs, nodeError(v, "YAML tag %s is not supported in a lab file (only %s)", tag, strings.Join(allowedTags, ", ")))
-			return nullAt(v), 1, 0
-		}
-		val, size, d := p.walk(v.Value, depth)
-		if val == nil {
-			val = nullAt(v)
-		}
-		return val, size, d
-	case *ast.MappingNode:
-		size, d := 1, 0
-		for _, mv := range v.Values {
-			s, dd := p.walkPair(mv, depth+1)
-			size, d = size+s, max(d, dd)
-		}
-		return v, size, d + 1
-	case *ast.MappingValueNode:
-		s, d := p.walkPair(v, depth+1)
-		return v, 1 + s, d + 1
-	case *ast.SequenceNode:
-		size, d := 1, 0
-		for i, item := range v.Values {
-			val, s, dd := p.walk(item, depth+1)
-			if val == nil {
-				val = nullAt(item)
-			}
-			v.Values[i] = val
-			size, d = size+s, max(d, dd)
-		}
-		return v, size, d + 1
-	case *ast.MappingKeyNode:
-		val, s, d := p.walk(v.Value, depth)
-		v.Value = val
-		return v, s, d
-	}
-	return n, 1, 0
-}
-
-// walkPair walks a key and its value in place.
-func (p *expander) walkPair(mv *ast.MappingValueNode, depth int) (int, int) {
-	key, ks, kd := p.walk(mv.Key, depth)
-	if mk, ok := key.(ast.MapKeyNode); ok {
-		mv.Key = mk
-	} else if key != nil {
-		p.errs = append(p.errs, nodeError(mv.Key, "a key must be a single value"))
-	}
-	val, vs, vd := p.walk(mv.Value, depth)
-	if val == nil {
-		val = nullAt(mv)
-	}
-	mv.Value = val
-	return ks + vs, max(kd, vd)
-}
-
-// nullAt is a null value positioned at n (what a refused node decodes as).
-func nullAt(n ast.Node) ast.Node {
-	var tk *token.Token
-	if n != nil {
-		tk = n.GetToken()
-	}
-	return ast.Null(tk)
-}
-
-// nodeUnmarshaler is a type that decodes itself from its YAML node (the
-// values of values.go, some actions).
-type nodeUnmarshaler interface{ UnmarshalYAML(ast.Node) error }
+// nodeDecoder is a type that decodes itself from its YAML node (the values
+// of values.go, some actions).
+type nodeDecoder interface{ decodeYAML(*yamlx.Node) error }
 
 // interfaceUnmarshaler is a type that decodes itself through a callback
 // that decodes the same node into another value (Step).
@@ -274,10 +53,9 @@ type interfaceUnmarshaler interface {
 	UnmarshalYAML(func(any) error) error
 }
 
-// decodeNode decodes a prepared node (see parseLab) into the value dst
-// points to, strictly: unknown and repeated keys are errors. It reports
-// every problem it finds, as Errors.
-func decodeNode(node ast.Node, dst any) error {
+// decodeNode decodes a node into the value dst points to, strictly:
+// unknown keys are errors. It reports every problem it finds, as Errors.
+func decodeNode(node *yamlx.Node, dst any) error {
 	d := &decoder{}
 	d.decode(node, reflect.ValueOf(dst).Elem())
 	if len(d.errs) == 0 {
@@ -286,16 +64,16 @@ func decodeNode(node ast.Node, dst any) error {
 	return d.errs
 }
 
-// decoder turns prepared YAML nodes into Go values by reflection,
-// collecting errors.
+// decoder turns YAML nodes into Go values by reflection, collecting
+// errors.
 type decoder struct{ errs Errors }
 
-func (d *decoder) fail(node ast.Node, format string, args ...any) {
+func (d *decoder) fail(node *yamlx.Node, format string, args ...any) {
 	d.errs = append(d.errs, nodeError(node, format, args...))
 }
 
-// add records an error returned by a type's own UnmarshalYAML.
-func (d *decoder) add(node ast.Node, err error) {
+// add records an error returned by a type's own decoding.
+func (d *decoder) add(node *yamlx.Node, err error) {
 	var list Errors
 	var one *Error
 	switch {
@@ -304,41 +82,52 @@ func (d *decoder) add(node ast.Node, err error) {
 	case errors.As(err, &one):
 		d.errs = append(d.errs, one)
 	default:
-		e := convertYAMLError("", err)
-		if ye, ok := e.(*Error); ok {
-			if ye.Line == 0 {
-				ye.setToken(node.GetToken())
-			}
-			d.errs = append(d.errs, ye)
-		}
+		d.fail(node, "%v", err)
 	}
 }
 
+// typeInfo is how the decoder treats a type, worked out once per type.
+type typeInfo struct {
+	self   bool          // a pointer to it is a nodeDecoder
+	iface  bool          // a pointer to it is an interfaceUnmarshaler
+	fields *structFields // a struct's keys
+}
+
 var (
-	nodeUnmarshalerType      = reflect.TypeFor[nodeUnmarshaler]()
+	nodeDecoderType          = reflect.TypeFor[nodeDecoder]()
 	interfaceUnmarshalerType = reflect.TypeFor[interfaceUnmarshaler]()
+	typeCache                sync.Map // reflect.Type -> *typeInfo
 )
 
-func (d *decoder) decode(node ast.Node, v reflect.Value) {
+// infoOf returns t's typeInfo.
+func infoOf(t reflect.Type) *typeInfo {
+	if ti, ok := typeCache.Load(t); ok {
+		return ti.(*typeInfo)
+	}
+	pt := reflect.PointerTo(t)
+	ti := &typeInfo{self: pt.Implements(nodeDecoderType), iface: pt.Implements(interfaceUnmarshalerType)}
+	if t.Kind() == reflect.Struct {
+		ti.fields = fieldsOf(t)
+	}
+	actual, _ := typeCache.LoadOrStore(t, ti)
+	return actual.(*typeInfo)
+}
+
+func (d *decoder) decode(node *yamlx.Node, v reflect.Value) {
+	ti := infoOf(v.Type())
 	if v.Kind() != reflect.Pointer && v.CanAddr() {
-		pv := v.Addr()
 		switch {
-		case pv.Type().Implements(nodeUnmarshalerType):
-			if _, null := node.(*ast.NullNode); null {
+		case ti.self:
+			if node.Kind == yamlx.Null {
 				return
 			}
-			if err := pv.Interface().(nodeUnmarshaler).UnmarshalYAML(node); err != nil {
+			if err := v.Addr().Interface().(nodeDecoder).decodeYAML(node); err != nil {
 				d.add(node, err)
 			}
 			return
-		case pv.Type().Implements(interfaceUnmarshalerType):
-			err := pv.Interface().(interfaceUnmarshaler).UnmarshalYAML(func(x any) error {
-				sub := &decoder{}
-				sub.decode(node, reflect.ValueOf(x).Elem())
-				if len(sub.errs) > 0 {
-					return sub.errs
-				}
-				return nil
+		case ti.iface:
+			err := v.Addr().Interface().(interfaceUnmarshaler).UnmarshalYAML(func(x any) error {
+				return decodeNode(node, x)
 			})
 			if err != nil {
 				d.add(node, err)
@@ -346,7 +135,7 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 			return
 		}
 	}
-	if _, null := node.(*ast.NullNode); null {
+	if node.Kind == yamlx.Null {
 		v.SetZero()
 		return
 	}
@@ -357,15 +146,14 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 		}
 		d.decode(node, v.Elem())
 	case reflect.Struct:
-		d.decodeStruct(node, v)
+		d.decodeStruct(node, v, ti.fields)
 	case reflect.Slice:
-		seq, ok := node.(*ast.SequenceNode)
-		if !ok {
+		if node.Kind != yamlx.Sequence {
 			d.fail(node, "%s is not a list", describe(node))
 			return
 		}
-		out := reflect.MakeSlice(v.Type(), len(seq.Values), len(seq.Values))
-		for i, item := range seq.Values {
+		out := reflect.MakeSlice(v.Type(), len(node.Content), len(node.Content))
+		for i, item := range node.Content {
 			d.decode(item, out.Index(i))
 		}
 		v.Set(out)
@@ -376,8 +164,8 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 		}
 		d.fail(node, "want a string, got %s", describe(node))
 	case reflect.Bool:
-		if b, ok := node.(*ast.BoolNode); ok {
-			v.SetBool(b.Value)
+		if node.Kind == yamlx.Bool {
+			v.SetBool(node.Bool())
 			return
 		}
 		d.fail(node, "%s is not true or false", describe(node))
@@ -408,7 +196,7 @@ func (d *decoder) decode(node ast.Node, v reflect.Value) {
 
 // whole decodes a whole number (signed or not: parse sets v) of v's size,
 // underscores allowed, with the error said in words.
-func (d *decoder) whole(node ast.Node, v reflect.Value, parse func(s string, bits int) error) {
+func (d *decoder) whole(node *yamlx.Node, v reflect.Value, parse func(s string, bits int) error) {
 	s, ok := scalarValue(node)
 	if !ok {
 		d.fail(node, "%s is not a whole number", describe(node))
@@ -433,31 +221,21 @@ func numberError(s string, err error, bits int) string {
 
 // describe names a node's value for an error message: its text if it is a
 // scalar, else its kind.
-func describe(node ast.Node) string {
+func describe(node *yamlx.Node) string {
 	if s, ok := scalarValue(node); ok {
 		return strconv.Quote(s)
 	}
-	switch node.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-		return "a mapping"
-	case *ast.SequenceNode:
-		return "a list"
-	}
-	return "a " + strings.ToLower(node.Type().String())
+	return node.Describe()
 }
 
 // scalarValue returns the text of a scalar node (unquoted, as the user
-// meant it).
-func scalarValue(node ast.Node) (string, bool) {
-	switch n := node.(type) {
-	case *ast.StringNode:
-		return n.Value, true
-	case *ast.LiteralNode:
-		return n.Value.Value, true
-	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.InfinityNode, *ast.NanNode:
-		return n.GetToken().Value, true
-	case *ast.NullNode:
+// meant it; "" for null).
+func scalarValue(node *yamlx.Node) (string, bool) {
+	switch node.Kind {
+	case yamlx.Null:
 		return "", true
+	case yamlx.Bool, yamlx.String:
+		return node.Value, true
 	}
 	return "", false
 }
@@ -465,58 +243,69 @@ func scalarValue(node ast.Node) (string, bool) {
 // pair is one key of a mapping with its value.
 type pair struct {
 	key   string
-	node  ast.Node // the key, for positions
-	value ast.Node
+	node  *yamlx.Node // the key, for positions
+	value *yamlx.Node
 }
 
-// pairs returns a mapping's keys and values, merge keys (<<) resolved: the
-// mapping's own keys win over merged ones, an earlier merged mapping over
-// a later one. Repeated keys are errors.
-func (d *decoder) pairs(node ast.Node, depth int) []pair {
-	var values []*ast.MappingValueNode
-	switch n := node.(type) {
-	case *ast.MappingNode:
-		values = n.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{n}
+// eachPair calls f with each key of a mapping and its value, merge keys
+// (<<) resolved: the mapping's own keys win over merged ones, an earlier
+// merged mapping over a later one. (yamlx refuses a repeated key.)
+func (d *decoder) eachPair(node *yamlx.Node, f func(pair)) {
+	c := node.Content
+	for i := 0; i < len(c); i += 2 {
+		if c[i].IsMergeKey() {
+			for _, p := range d.merged(node, 0) {
+				f(p)
+			}
+			return
+		}
 	}
+	for i := 0; i < len(c); i += 2 {
+		if key, ok := d.key(c[i]); ok {
+			f(pair{key, c[i], c[i+1]})
+		}
+	}
+}
+
+// key is the text of a mapping's key.
+func (d *decoder) key(k *yamlx.Node) (string, bool) {
+	key, ok := scalarValue(k)
+	if !ok {
+		d.fail(k, "a key must be a single value, not %s", describe(k))
+	}
+	return key, ok
+}
+
+// merged returns a mapping's keys and values with merge keys resolved
+// (see eachPair).
+func (d *decoder) merged(node *yamlx.Node, depth int) []pair {
 	var own, merged []pair
-	seen := make(map[string]bool, len(values))
-	for _, mv := range values {
-		if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
-			if depth >= MaxDepth {
-				d.fail(mv.Key, "merge keys nested deeper than %d", MaxDepth)
+	c := node.Content
+	seen := make(map[string]bool, len(c)/2)
+	for i := 0; i < len(c); i += 2 {
+		k, v := c[i], c[i+1]
+		if !k.IsMergeKey() {
+			if key, ok := d.key(k); ok {
+				seen[key] = true
+				own = append(own, pair{key, k, v})
+			}
+			continue
+		}
+		if depth >= MaxDepth {
+			d.fail(k, "merge keys nested deeper than %d", MaxDepth)
+			continue
+		}
+		srcs := []*yamlx.Node{v}
+		if v.Kind == yamlx.Sequence {
+			srcs = v.Content
+		}
+		for _, src := range srcs {
+			if src.Kind != yamlx.Mapping {
+				d.fail(src, "<< merges a mapping or a list of mappings, not %s", describe(src))
 				continue
 			}
-			srcs := []ast.Node{mv.Value}
-			if seq, ok := mv.Value.(*ast.SequenceNode); ok {
-				srcs = seq.Values
-			}
-			for _, src := range srcs {
-				switch src.(type) {
-				case *ast.MappingNode, *ast.MappingValueNode:
-					merged = append(merged, d.pairs(src, depth+1)...)
-				default:
-					d.fail(src, "<< merges a mapping or a list of mappings, not %s", describe(src))
-				}
-			}
-			continue
+			merged = append(merged, d.merged(src, depth+1)...)
 		}
-		k := mv.Key.(ast.Node)
-		if mk, ok := k.(*ast.MappingKeyNode); ok {
-			k = mk.Value
-		}
-		key, ok := scalarValue(k)
-		if !ok {
-			d.fail(k, "a key must be a single value, not %s", describe(k))
-			continue
-		}
-		if seen[key] {
-			d.fail(k, "key %q is given twice", key)
-			continue
-		}
-		seen[key] = true
-		own = append(own, pair{key, k, mv.Value})
 	}
 	for _, p := range merged {
 		if !seen[p.key] {
@@ -527,22 +316,19 @@ func (d *decoder) pairs(node ast.Node, depth int) []pair {
 	return own
 }
 
-func (d *decoder) decodeStruct(node ast.Node, v reflect.Value) {
-	switch node.(type) {
-	case *ast.MappingNode, *ast.MappingValueNode:
-	default:
+func (d *decoder) decodeStruct(node *yamlx.Node, v reflect.Value, fields *structFields) {
+	if node.Kind != yamlx.Mapping {
 		d.fail(node, "want a mapping of keys, got %s", describe(node))
 		return
 	}
-	fields := fieldsOf(v.Type())
-	for _, p := range d.pairs(node, 0) {
+	d.eachPair(node, func(p pair) {
 		i, ok := fields.index[p.key]
 		if !ok {
 			d.fail(p.node, "unknown key %q (keys here: %s; see labs/README.md)", p.key, strings.Join(fields.names, ", "))
-			continue
+			return
 		}
 		d.decode(p.value, v.Field(i))
-	}
+	})
 }
 
 // structFields are the YAML keys of a struct type.
@@ -551,14 +337,9 @@ type structFields struct {
 	names []string       // keys in field order
 }
 
-var fieldCache sync.Map // reflect.Type -> *structFields
-
 // fieldsOf returns t's keys: each exported field's yaml tag name (or its
 // lower-cased name); fields tagged "-" are left out.
 func fieldsOf(t reflect.Type) *structFields {
-	if f, ok := fieldCache.Load(t); ok {
-		return f.(*structFields)
-	}
 	f := &structFields{index: map[string]int{}}
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -575,20 +356,19 @@ func fieldsOf(t reflect.Type) *structFields {
 		f.index[name] = i
 		f.names = append(f.names, name)
 	}
-	actual, _ := fieldCache.LoadOrStore(t, f)
-	return actual.(*structFields)
+	return f
 }
 
 // lookup returns the node at a YAML path like "$.hosts[1].nics[0]" in the
-// prepared document body, or the nearest parent that was written.
-func lookup(body ast.Node, path string) ast.Node {
-	node := body
+// document, or the nearest parent that was written.
+func lookup(root *yamlx.Node, path string) *yamlx.Node {
+	node := root
 	rest, ok := strings.CutPrefix(path, "$")
 	if !ok {
 		return nil
 	}
 	for rest != "" && node != nil {
-		var next ast.Node
+		var next *yamlx.Node
 		switch rest[0] {
 		case '.':
 			end := strings.IndexAny(rest[1:], ".[")
@@ -605,8 +385,8 @@ func lookup(body ast.Node, path string) ast.Node {
 			}
 			i, err := strconv.Atoi(rest[1:end])
 			rest = rest[end+1:]
-			if seq, ok := node.(*ast.SequenceNode); ok && err == nil && i >= 0 && i < len(seq.Values) {
-				next = seq.Values[i]
+			if node.Kind == yamlx.Sequence && err == nil && i >= 0 && i < len(node.Content) {
+				next = node.Content[i]
 			}
 		default:
 			return node
@@ -620,31 +400,28 @@ func lookup(body ast.Node, path string) ast.Node {
 }
 
 // mappingValue is the value of key in a mapping (merge keys followed).
-func mappingValue(node ast.Node, key string, depth int) ast.Node {
-	var values []*ast.MappingValueNode
-	switch n := node.(type) {
-	case *ast.MappingNode:
-		values = n.Values
-	case *ast.MappingValueNode:
-		values = []*ast.MappingValueNode{n}
+func mappingValue(node *yamlx.Node, key string, depth int) *yamlx.Node {
+	if node.Kind != yamlx.Mapping {
+		return nil
 	}
-	var merges []ast.Node
-	for _, mv := range values {
-		if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
-			merges = append(merges, mv.Value)
+	c := node.Content
+	var merges []*yamlx.Node
+	for i := 0; i < len(c); i += 2 {
+		if c[i].IsMergeKey() {
+			merges = append(merges, c[i+1])
 			continue
 		}
-		if k, ok := scalarValue(mv.Key); ok && k == key {
-			return mv.Value
+		if k, ok := scalarValue(c[i]); ok && k == key {
+			return c[i+1]
 		}
 	}
 	if depth >= MaxDepth {
 		return nil
 	}
 	for _, m := range merges {
-		srcs := []ast.Node{m}
-		if seq, ok := m.(*ast.SequenceNode); ok {
-			srcs = seq.Values
+		srcs := []*yamlx.Node{m}
+		if m.Kind == yamlx.Sequence {
+			srcs = m.Content
 		}
 		for _, src := range srcs {
 			if v := mappingValue(src, key, depth+1); v != nil {

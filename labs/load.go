@@ -7,13 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/token"
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 )
 
 // Error is a problem in a lab file, at a line and column.
@@ -26,8 +23,6 @@ type Error struct {
 	Msg string
 	// Snippet shows the source around the item ("" if unknown).
 	Snippet string
-
-	tok *token.Token
 }
 
 // Error renders "file:line:col: message".
@@ -51,20 +46,17 @@ func (es Errors) Error() string {
 }
 
 // nodeError makes an Error at node's position; Load fills in File.
-func nodeError(node ast.Node, format string, args ...any) *Error {
+func nodeError(node *yamlx.Node, format string, args ...any) *Error {
 	e := &Error{Msg: fmt.Sprintf(format, args...)}
-	if node != nil {
-		e.setToken(node.GetToken())
-	}
+	e.setNode(node)
 	return e
 }
 
-func (e *Error) setToken(tk *token.Token) {
-	if tk == nil || tk.Position == nil {
-		return
+// setNode positions e at node (nil leaves it unpositioned).
+func (e *Error) setNode(node *yamlx.Node) {
+	if node != nil {
+		e.Line, e.Column = int(node.Line), int(node.Column)
 	}
-	e.tok = tk
-	e.Line, e.Column = tk.Position.Line, tk.Position.Column
 }
 
 // LoadFile reads and validates a lab file.
@@ -114,22 +106,24 @@ func decodeLab(name, dir string, data []byte) (*Lab, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &Error{Msg: "empty lab file"}
 	}
-	file, body, err := parseLab(data)
+	root, err := parseLab(data)
 	if err != nil {
 		return nil, err
 	}
-	if body == nil {
+	if root == nil {
 		return nil, &Error{Msg: "empty lab file: it holds only comments"}
 	}
-	lab := &Lab{Source: name, Dir: dir, src: data, ast: file}
-	if err := decodeNode(body, lab); err != nil {
+	lab := &Lab{Source: name, Dir: dir, src: data, root: root}
+	if err := decodeNode(root, lab); err != nil {
 		return nil, err
 	}
 	if lab.Name == "" {
 		base := filepath.Base(name)
 		lab.Name = strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	if err := lab.validate(); err != nil {
+	err = lab.validate()
+	lab.root = nil // positions are for validate's errors; the lab keeps its values
+	if err != nil {
 		return nil, err
 	}
 	return lab, nil
@@ -140,7 +134,7 @@ func decodeLab(name, dir string, data []byte) (*Lab, error) {
 func located(name string, src []byte, err error) error {
 	var list Errors
 	if !errors.As(err, &list) {
-		list = Errors{convertYAMLError(name, err).(*Error)}
+		list = Errors{asError(err)}
 	}
 	slices.SortStableFunc(list, func(a, b *Error) int {
 		if a.Line != b.Line {
@@ -199,78 +193,31 @@ func snippet(src []byte, starts []int, line, col int) string {
 	return b.String()
 }
 
-// convertYAMLError turns a goccy/go-yaml error (or one of our value errors
-// raised during decoding) into an *Error with position.
-func convertYAMLError(name string, err error) error {
+// asError is err as an *Error: itself, or its message without a position.
+func asError(err error) *Error {
 	var ours *Error
 	if errors.As(err, &ours) {
-		ours.File = name
 		return ours
 	}
-	out := &Error{File: name, Msg: err.Error()}
-	var ye yaml.Error
-	if errors.As(err, &ye) {
-		out.Msg = ye.GetMessage()
-		out.setToken(ye.GetToken())
-	}
-	var te *yaml.TypeError
-	if errors.As(err, &te) && te.Token != nil {
-		out.Msg = fmt.Sprintf("%q is not %s", te.Token.Value, kindName(te.DstType))
-	}
-	var unknown *yaml.UnknownFieldError
-	if errors.As(err, &unknown) {
-		out.Msg = strings.Replace(out.Msg, "unknown field", "unknown key", 1) + " (see labs/README.md for the keys)"
-	}
-	return out
+	return &Error{Msg: err.Error()}
 }
 
 // at returns an Error located at the YAML path (e.g. "$.hosts[1].name"),
 // falling back to the nearest existing parent path.
 func (l *Lab) at(path string, format string, args ...any) *Error {
 	e := &Error{File: l.Source, Msg: fmt.Sprintf(format, args...)}
-	if l.ast == nil {
-		return e
-	}
-	for _, doc := range l.ast.Docs {
-		if doc.Body != nil { // parseLab leaves one
-			if node := lookup(doc.Body, path); node != nil {
-				e.setToken(keyToken(node))
-			}
-			break
+	if l.root != nil {
+		if node := lookup(l.root, path); node != nil {
+			e.setNode(keyNode(node))
 		}
 	}
 	return e
 }
 
-// keyToken is the token to point at for node: for a mapping, its first key.
-func keyToken(node ast.Node) *token.Token {
-	switch n := node.(type) {
-	case *ast.MappingValueNode:
-		return n.Key.GetToken()
-	case *ast.MappingNode:
-		if len(n.Values) > 0 {
-			return n.Values[0].Key.GetToken()
-		}
+// keyNode is the node to point at for node: for a mapping, its first key.
+func keyNode(node *yamlx.Node) *yamlx.Node {
+	if node.Kind == yamlx.Mapping && len(node.Content) > 0 {
+		return node.Content[0]
 	}
-	return node.GetToken()
-}
-
-// kindName says in words what a Go type wants written.
-func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice:
-		return "a list"
-	case reflect.Struct, reflect.Map:
-		return "a mapping of keys"
-	}
-	return "a " + t.String()
+	return node
 }

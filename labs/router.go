@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 	"github.com/goccy/go-yaml/ast"
 
 	"github.com/ftplab/ftplab/ftp/server"
@@ -74,8 +75,10 @@ type FTPHelper struct {
 // "10.1.0.2:2121".
 type Endpoint netip.AddrPort
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (e *Endpoint) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (e *Endpoint) UnmarshalYAML(node ast.Node) error { return fromAST(node, e) }
+
+func (e *Endpoint) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "address", parseEndpoint, (*netip.AddrPort)(e))
 }
 
@@ -93,8 +96,10 @@ func parseEndpoint(s string) (netip.AddrPort, error) {
 // Port is a TCP or UDP port, 1-65535.
 type Port uint16
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (p *Port) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (p *Port) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
+
+func (p *Port) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "port", func(s string) (Port, error) {
 		n, err := strconv.ParseUint(s, 10, 16)
 		if err != nil || n == 0 {
@@ -107,8 +112,10 @@ func (p *Port) UnmarshalYAML(node ast.Node) error {
 // Dest is a destination address ("10.1.0.2") or prefix ("10.1.0.0/24").
 type Dest netip.Prefix
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *Dest) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *Dest) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *Dest) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "destination", server.ParseTrustedPeer, (*netip.Prefix)(d))
 }
 

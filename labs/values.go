@@ -12,6 +12,7 @@ import (
 
 	"github.com/ftplab/ftplab/ftp/client"
 	"github.com/ftplab/ftplab/ftp/server"
+	"github.com/ftplab/ftplab/labs/internal/yamlx"
 	"github.com/ftplab/ftplab/stack"
 	"github.com/goccy/go-yaml/ast"
 )
@@ -36,8 +37,10 @@ type Prefix netip.Prefix
 // ("10.0.0.0/24"); ftp/server parses it, as for `ftplab serve --trust`.
 type Peer netip.Prefix
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (p *Peer) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (p *Peer) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
+
+func (p *Peer) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "trusted peer", server.ParseTrustedPeer, (*netip.Prefix)(p))
 }
 
@@ -61,7 +64,7 @@ type Codes []string
 type Names []string
 
 // scalarText returns the text of a scalar node or an error at its position.
-func scalarText(node ast.Node, what string) (string, error) {
+func scalarText(node *yamlx.Node, what string) (string, error) {
 	if s, ok := scalarValue(node); ok {
 		return strings.TrimSpace(s), nil
 	}
@@ -70,7 +73,7 @@ func scalarText(node ast.Node, what string) (string, error) {
 
 // decodeScalar parses a scalar node with parse into dst; a parse error is
 // reported at the node's position.
-func decodeScalar[T any](node ast.Node, what string, parse func(string) (T, error), dst *T) error {
+func decodeScalar[T any](node *yamlx.Node, what string, parse func(string) (T, error), dst *T) error {
 	s, err := scalarText(node, what)
 	if err != nil {
 		return err
@@ -83,8 +86,10 @@ func decodeScalar[T any](node ast.Node, what string, parse func(string) (T, erro
 	return nil
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *Duration) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *Duration) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *Duration) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "duration", ParseDuration, (*time.Duration)(d))
 }
 
@@ -107,8 +112,10 @@ func ParseDuration(s string) (time.Duration, error) {
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (p *Percent) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (p *Percent) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
+
+func (p *Percent) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "percentage", ParsePercent, (*float64)(p))
 }
 
@@ -132,8 +139,10 @@ func ParsePercent(s string) (float64, error) {
 	return v / 100, nil
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (r *Rate) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (r *Rate) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
+
+func (r *Rate) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "rate", ParseRate, (*int64)(r))
 }
 
@@ -152,8 +161,10 @@ func ParseRate(s string) (int64, error) {
 	})
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (z *Size) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (z *Size) UnmarshalYAML(node ast.Node) error { return fromAST(node, z) }
+
+func (z *Size) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "size", ParseSize, (*int64)(z))
 }
 
@@ -220,8 +231,10 @@ func splitNumber(s string) (num, unit string) {
 	return s[:i], strings.TrimSpace(s[i:])
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (p *Prefix) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (p *Prefix) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
+
+func (p *Prefix) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "address", parsePrefix, (*netip.Prefix)(p))
 }
 
@@ -243,8 +256,10 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // P returns p as a netip.Prefix.
 func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (m *MAC) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (m *MAC) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
+
+func (m *MAC) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "MAC", func(s string) (MAC, error) {
 		hw, err := net.ParseMAC(s)
 		if err != nil {
@@ -257,8 +272,10 @@ func (m *MAC) UnmarshalYAML(node ast.Node) error {
 // HW returns m as a net.HardwareAddr (nil if none was given).
 func (m MAC) HW() net.HardwareAddr { return net.HardwareAddr(m) }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (a *Addr) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (a *Addr) UnmarshalYAML(node ast.Node) error { return fromAST(node, a) }
+
+func (a *Addr) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "address", parseAddr, (*netip.Addr)(a))
 }
 
@@ -273,16 +290,20 @@ func parseAddr(s string) (netip.Addr, error) {
 // A returns a as a netip.Addr.
 func (a Addr) A() netip.Addr { return netip.Addr(a) }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (as *Addrs) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (as *Addrs) UnmarshalYAML(node ast.Node) error { return fromAST(node, as) }
+
+func (as *Addrs) decodeYAML(node *yamlx.Node) error {
 	return decodeList(node, "addresses", func(s string) (Addr, error) {
 		a, err := parseAddr(s)
 		return Addr(a), err
 	}, (*[]Addr)(as))
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (r *PortRange) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (r *PortRange) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
+
+func (r *PortRange) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "port range", ParsePortRange, r)
 }
 
@@ -317,8 +338,10 @@ func (r PortRange) String() string {
 	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (c *Codes) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (c *Codes) UnmarshalYAML(node ast.Node) error { return fromAST(node, c) }
+
+func (c *Codes) decodeYAML(node *yamlx.Node) error {
 	return decodeList(node, "reply codes", func(s string) (string, error) {
 		if !validCode(s) {
 			return "", fmt.Errorf("reply code %q: want a three-digit FTP reply code like 504, or a class like 5xx", s)
@@ -353,17 +376,19 @@ func MatchCode(pattern string, code int) bool {
 	return true
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (n *Names) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (n *Names) UnmarshalYAML(node ast.Node) error { return fromAST(node, n) }
+
+func (n *Names) decodeYAML(node *yamlx.Node) error {
 	return decodeList(node, "names", func(s string) (string, error) { return s, nil }, (*[]string)(n))
 }
 
 // decodeList parses a scalar or a sequence of scalars with parse into dst;
 // an error is reported at the offending item.
-func decodeList[T any](node ast.Node, what string, parse func(string) (T, error), dst *[]T) error {
-	items := []ast.Node{node}
-	if seq, ok := node.(*ast.SequenceNode); ok {
-		items = seq.Values
+func decodeList[T any](node *yamlx.Node, what string, parse func(string) (T, error), dst *[]T) error {
+	items := []*yamlx.Node{node}
+	if node.Kind == yamlx.Sequence {
+		items = node.Content
 	}
 	out := make([]T, 0, len(items))
 	for _, it := range items {
@@ -381,8 +406,10 @@ func decodeList[T any](node ast.Node, what string, parse func(string) (T, error)
 // "destination"; ftp/client parses it.
 type Side client.Side
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *Side) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *Side) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *Side) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "passive side", client.ParseSide, (*client.Side)(d))
 }
 
@@ -390,8 +417,10 @@ func (d *Side) UnmarshalYAML(node ast.Node) error {
 // ftp/client parses it.
 type Dialect client.Dialect
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *Dialect) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *Dialect) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *Dialect) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "dialect", client.ParseDialect, (*client.Dialect)(d))
 }
 
@@ -400,8 +429,10 @@ func (d *Dialect) UnmarshalYAML(node ast.Node) error {
 // parses it.
 type DataMode client.Mode
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (m *DataMode) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (m *DataMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
+
+func (m *DataMode) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "data mode", client.ParseMode, (*client.Mode)(m))
 }
 
@@ -410,8 +441,10 @@ func (m *DataMode) UnmarshalYAML(node ast.Node) error {
 // parses it.
 type TLSMode client.TLSMode
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (m *TLSMode) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (m *TLSMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
+
+func (m *TLSMode) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "TLS mode", client.ParseTLSMode, (*client.TLSMode)(m))
 }
 
@@ -419,8 +452,10 @@ func (m *TLSMode) UnmarshalYAML(node ast.Node) error {
 // zero value is explicit).
 type ServerTLSMode client.TLSMode
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (m *ServerTLSMode) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (m *ServerTLSMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
+
+func (m *ServerTLSMode) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "server TLS mode", func(s string) (client.TLSMode, error) {
 		v, err := client.ParseTLSMode(s)
 		if err != nil || v == client.TLSOff {
@@ -439,8 +474,10 @@ func (m ServerTLSMode) implicit() bool { return client.TLSMode(m) == client.TLSI
 // "optional".
 type TLSReuse string
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (r *TLSReuse) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (r *TLSReuse) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
+
+func (r *TLSReuse) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "TLS reuse", func(s string) (TLSReuse, error) {
 		switch v := TLSReuse(strings.ToLower(s)); v {
 		case "required", "optional":
@@ -455,8 +492,10 @@ func (r *TLSReuse) UnmarshalYAML(node ast.Node) error {
 // client.FXPSecurity).
 type Security []client.FXPSecurity
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (s *Security) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (s *Security) UnmarshalYAML(node ast.Node) error { return fromAST(node, s) }
+
+func (s *Security) decodeYAML(node *yamlx.Node) error {
 	return decodeList(node, "secure FXP method", func(v string) (client.FXPSecurity, error) {
 		m, err := client.ParseFXPSecurity(v)
 		if err != nil {
@@ -473,8 +512,10 @@ func (s *Security) UnmarshalYAML(node ast.Node) error {
 // "active".
 type SSCNSide string
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *SSCNSide) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *SSCNSide) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *SSCNSide) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "SSCN side", func(s string) (SSCNSide, error) {
 		switch v := SSCNSide(strings.ToLower(s)); v {
 		case "passive", "active":
@@ -506,8 +547,10 @@ func ParseCaptureData(s string) (CaptureData, error) {
 	return "", fmt.Errorf("capture data %q: want full, headers or none", s)
 }
 
-// UnmarshalYAML implements yaml.NodeUnmarshaler.
-func (d *CaptureData) UnmarshalYAML(node ast.Node) error {
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+func (d *CaptureData) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
+
+func (d *CaptureData) decodeYAML(node *yamlx.Node) error {
 	return decodeScalar(node, "capture data", ParseCaptureData, d)
 }
 
