@@ -60,27 +60,39 @@ func (cfg Config) Validate() error {
 }
 
 // compile validates cfg and fills in defaults. Errors name the offending item.
+// Its cost is linear in the size of cfg: containers are sized up front and
+// the words of an error are only put together for an error.
 func compile(cfg Config) (*plan, error) {
-	p := &plan{hostIndex: map[string]int{}, switchIndex: map[string]int{}}
+	nics := 0
+	for _, hc := range cfg.Hosts {
+		nics += len(hc.NICs)
+	}
+	p := &plan{
+		hosts:       make([]hostPlan, 0, len(cfg.Hosts)),
+		switches:    make([]string, 0, len(cfg.Switches)),
+		links:       make([]linkPlan, 0, len(cfg.Links)),
+		hostIndex:   make(map[string]int, len(cfg.Hosts)),
+		switchIndex: make(map[string]int, len(cfg.Switches)),
+	}
 	var errs configErrors
-	names := map[string]string{} // name -> "host" or "switch"
-	macs := map[string]string{}  // MAC -> "host:nic"
-	addrs := map[netip.Addr]string{}
+	names := make(map[string]string, len(cfg.Hosts)+len(cfg.Switches)) // name -> "host" or "switch"
+	macs := map[string]string{}                                        // MAC -> "host:nic"
+	addrs := make(map[netip.Addr]nicRef, nics)
 
 	for hi, hc := range cfg.Hosts {
-		hp := hostPlan{name: hc.Name, router: hc.Router, ipv6: hc.IPv6}
+		hp := hostPlan{name: hc.Name, router: hc.Router, ipv6: hc.IPv6, nics: make([]nicPlan, 0, len(hc.NICs))}
 		host := Item{Kind: HostItem, Index: hi, Elem: -1}
-		where := fmt.Sprintf("host %q", hc.Name)
+		where := func() string { return fmt.Sprintf("host %q", hc.Name) }
 		if err := CheckName(hc.Name); err != nil {
 			errs.add(host.field("Name"), fmt.Sprintf("host #%d", hi+1), err)
 		} else if kind, dup := names[hc.Name]; dup {
-			errs.add(host.field("Name"), where, fmt.Errorf("name already used by a %s", kind))
+			errs.add(host.field("Name"), where(), fmt.Errorf("name already used by a %s", kind))
 		} else {
 			p.hostIndex[hc.Name] = hi
 		}
 		names[hc.Name] = "host"
 		if len(hc.NICs) == 0 {
-			errs.add(host, where, errors.New("no NICs"))
+			errs.add(host, where(), errors.New("no NICs"))
 		}
 		for ni, nc := range hc.NICs {
 			np := nicPlan{name: nc.Name, mac: nc.MAC, link: -1}
@@ -88,32 +100,34 @@ func compile(cfg Config) (*plan, error) {
 				np.name = fmt.Sprintf("eth%d", ni)
 			}
 			nic := Item{Kind: NICItem, Index: hi, Sub: ni, Elem: -1}
-			nwhere := fmt.Sprintf("NIC %q", hc.Name+":"+np.name)
+			self := nicRef{hc.Name, np.name}
+			nwhere := func() string { return fmt.Sprintf("NIC %q", self.String()) }
 			if strings.ContainsAny(np.name, ": ") {
-				errs.add(nic.field("Name"), nwhere, errors.New("name must not contain ':' or spaces"))
+				errs.add(nic.field("Name"), nwhere(), errors.New("name must not contain ':' or spaces"))
 			}
 			if slices.ContainsFunc(hp.nics, func(o nicPlan) bool { return o.name == np.name }) {
-				errs.add(nic.field("Name"), nwhere, errors.New("duplicate NIC name"))
+				errs.add(nic.field("Name"), nwhere(), errors.New("duplicate NIC name"))
 			}
 			if np.mac != nil {
 				if err := checkMAC(np.mac); err != nil {
-					errs.add(nic.field("MAC"), nwhere, fmt.Errorf("MAC %s: %w", np.mac, err))
+					errs.add(nic.field("MAC"), nwhere(), fmt.Errorf("MAC %s: %w", np.mac, err))
 				} else if o, dup := macs[np.mac.String()]; dup {
-					errs.add(nic.field("MAC"), nwhere, fmt.Errorf("MAC %s already used by %s", np.mac, o))
+					errs.add(nic.field("MAC"), nwhere(), fmt.Errorf("MAC %s already used by %s", np.mac, o))
 				}
-				macs[np.mac.String()] = hc.Name + ":" + np.name
+				macs[np.mac.String()] = self.String()
 			}
+			np.addrs = make([]netip.Prefix, 0, len(nc.Addrs))
 			for ai, a := range nc.Addrs {
 				at := nic.field("Addrs")
 				at.Elem = ai
 				if err := checkAddr(a); err != nil {
-					errs.add(at, nwhere, fmt.Errorf("address %s: %w", a, err))
+					errs.add(at, nwhere(), fmt.Errorf("address %s: %w", a, err))
 					continue
 				}
 				if o, dup := addrs[a.Addr()]; dup {
-					errs.add(at, nwhere, fmt.Errorf("duplicate address %s (also on %s)", a.Addr(), o))
+					errs.add(at, nwhere(), fmt.Errorf("duplicate address %s (also on %s)", a.Addr(), o))
 				}
-				addrs[a.Addr()] = hc.Name + ":" + np.name
+				addrs[a.Addr()] = self
 				np.addrs = append(np.addrs, a)
 				hp.ipv6 = hp.ipv6 || a.Addr().Is6()
 			}
@@ -121,7 +135,9 @@ func compile(cfg Config) (*plan, error) {
 		}
 		p.hosts = append(p.hosts, hp)
 	}
-	// Deterministic default MACs, skipping any a user chose.
+	// Deterministic default MACs, skipping any a user chose; they share
+	// one backing array.
+	pool := make([]byte, 0, 6*nics)
 	next := 1
 	for hi := range p.hosts {
 		for ni := range p.hosts[hi].nics {
@@ -130,12 +146,14 @@ func compile(cfg Config) (*plan, error) {
 				continue
 			}
 			for {
-				m := net.HardwareAddr{0x02, 0, 0, byte(next >> 16), byte(next >> 8), byte(next)}
+				pool = append(pool, 0x02, 0, 0, byte(next>>16), byte(next>>8), byte(next))
+				m := net.HardwareAddr(pool[len(pool)-6 : len(pool) : len(pool)])
 				next++
-				if _, used := macs[m.String()]; !used {
+				if len(macs) == 0 || macs[m.String()] == "" {
 					np.mac = m
 					break
 				}
+				pool = pool[:len(pool)-6]
 			}
 		}
 	}
@@ -168,7 +186,7 @@ func compile(cfg Config) (*plan, error) {
 		p.switches = append(p.switches, sc.Name)
 	}
 
-	linkNames := map[string]bool{}
+	linkNames := make(map[string]bool, len(cfg.Links))
 	for li, lc := range cfg.Links {
 		lp, err := p.link(li, lc)
 		if err != nil {
@@ -188,15 +206,18 @@ func compile(cfg Config) (*plan, error) {
 	return p, nil
 }
 
+// nicRef names a NIC as host:nic, put together when it is printed.
+type nicRef struct{ host, nic string }
+
+func (n nicRef) String() string { return n.host + ":" + n.nic }
+
 // link resolves and checks the li-th link config.
 func (p *plan) link(li int, lc LinkConfig) (linkPlan, *ConfigError) {
-	label := lc.Name
-	if label == "" {
-		label = fmt.Sprintf("link #%d (%s-%s)", li+1, lc.A, lc.B)
-	} else {
-		label = fmt.Sprintf("link %q", label)
-	}
 	fail := func(field string, err error) (linkPlan, *ConfigError) {
+		label := fmt.Sprintf("link %q", lc.Name)
+		if lc.Name == "" {
+			label = fmt.Sprintf("link #%d (%s-%s)", li+1, lc.A, lc.B)
+		}
 		return linkPlan{}, &ConfigError{Item: Item{Kind: LinkItem, Index: li, Field: field, Elem: -1}, What: label, Err: err}
 	}
 	a, err := p.resolveEnd(lc.A)
