@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -92,9 +93,11 @@ func debugLogger(cmd *cobra.Command) *slog.Logger {
 	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// printLabErrors prints each lab error with its source snippet to stderr.
+// printLabErrors prints each lab error with its source snippet to stderr
+// (buffered: a lab can have a hundred thousand of them).
 func printLabErrors(cmd *cobra.Command, err error) {
-	w := cmd.ErrOrStderr()
+	w := bufio.NewWriter(cmd.ErrOrStderr())
+	defer w.Flush()
 	var list labs.Errors
 	var one *labs.Error
 	switch {
