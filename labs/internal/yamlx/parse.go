@@ -282,6 +282,7 @@ func (p *parser) stream() *Node {
 		case p.docMarker("..."):
 			p.pos += 3
 			if !p.atLineEnd() {
+				p.skipBlanks()
 				p.fail(p.here(), "unexpected text after the document end marker ...")
 			}
 			ended = body != nil
@@ -294,7 +295,7 @@ func (p *parser) stream() *Node {
 		case !p.atIndent():
 			p.fail(at, "unexpected %s after the value", p.describeHere())
 		default:
-			p.fail(at, "bad indentation: this line is indented less than the document's first line")
+			p.fail(at, "bad indentation: this line does not line up with the keys or list items above it")
 		}
 	}
 }
@@ -352,7 +353,6 @@ func (p *parser) blockNode(indent int, m mode, sameLine bool) *Node {
 	pr := p.props()
 	if pr.any() && p.atLineEnd() {
 		// The node is on the next lines (or empty).
-		end := p.mark()
 		var n *Node
 		if p.skipToContent(false) && !p.eof() && !p.anyDocMarker() {
 			if c := p.col(); c > indent || c == indent && m == keyValue && p.seqEntry() {
@@ -363,7 +363,7 @@ func (p *parser) blockNode(indent int, m mode, sameLine bool) *Node {
 			}
 		}
 		if n == nil {
-			n = p.null(end)
+			n = p.null(start)
 		}
 		return p.finish(pr, n)
 	}

@@ -106,7 +106,13 @@ func TestParseValues(t *testing.T) {
 		{"a: 1\r\nb: \"x\"\r\n", `{"a": "1", "b": "x"}`},
 		{"  a: 1\n  b: 2\n", `{"a": "1", "b": "2"}`},
 		{"a:\n  - b\n  -   c: 1\n      d: 2\n", `{"a": ["b", {"c": "1", "d": "2"}]}`},
-		{"a: x\n\tb\n", ""},
+		{"a:\n  - x\n   - y\n", `{"a": ["x - y"]}`},
+		{"a:\tb\nc  : d\n\"e\" : f\n", `{"a": "b", "c": "d", "e": "f"}`},
+		{"a: [x, # one\n  y]  # two\n", `{"a": ["x", "y"]}`},
+		{"a: |\r\n  x\r\n  y\r\n", `{"a": "x\ny\n"}`},
+		{"a: &n\nb: *n\n", `{"a": ~, "b": ~}`},
+		{"a: !!map\n  b: 1\nc: &s !!seq\n- x\n", `{"a": {"b": "1"}, "c": ["x"]}`},
+		{"a: 0x1F\nb: 1_000\nc: .inf\nd: -1e3\n", `{"a": "0x1F", "b": "1_000", "c": ".inf", "d": "-1e3"}`},
 	} {
 		if tc.want == "" {
 			continue
@@ -122,6 +128,8 @@ func TestParsePositions(t *testing.T) {
 		{"- [x, {k: v}]\n", `[["x"@1:4, {"k"@1:8: "v"@1:11}@1:7]@1:3]@1:1`},
 		{"é: ü\nk: !!str 1\n", `{"é"@1:1: "ü"@1:4, "k"@2:1: "1"@2:10}@1:1`},
 		{"a: |\n  x\nb:\n", `{"a"@1:1: "x\n"@1:4, "b"@3:1: ~@3:3}@1:1`},
+		{"- &a\n- !!str\n", `[~@1:3, ""@2:3]@1:1`},
+		{"a: b\n  c\n", `{"a"@1:1: "b c"@1:4}@1:1`},
 		{"- &a k: v\n  l: w\n", `[{"k"@1:6: "v"@1:9, "l"@2:3: "w"@2:6}@1:3]@1:1`},
 	} {
 		assert.Equal(t, tc.want, parseDump(t, tc.src, true), "%q", tc.src)
@@ -160,6 +168,13 @@ func TestParseErrors(t *testing.T) {
 		{"a: @x\n", "1:4: unexpected '@' here"},
 		{"[a]: b\n", "1:1: a key must be a single value"},
 		{"a: [b] c\n", `1:8: unexpected "c" after the value`},
+		{"- a\nb: 1\n", "2:1: bad indentation: this line does not line up with the keys or list items above it"},
+		{"a: 1\n...\nb\n", "3:1: a lab file holds one YAML document"},
+		{"a: 1\n... x\n", `2:5: unexpected text after the document end marker`},
+		{"a: &x\n  &y b\n", "2:3: a node's anchor and tag go on one line"},
+		{"a: " + strings.Repeat("&x\n ", 100_000) + "b\n", "2:2: a node's anchor and tag go on one line"},
+		{"a: b\r c\n", "1:5: a carriage return without a line feed"},
+		{"a: \xff\n", "1:4: byte 0xff is not UTF-8"},
 		{deep("[", 100_000), "1:71: nested deeper than 64 levels of lists and mappings"},
 		{deep("{a: ", 100_000), "1:260: nested deeper than 64 levels"},
 		{"hosts:\n" + strings.Repeat("- ", 100_000) + "x\n", "2:127: nested deeper than 64 levels"},
