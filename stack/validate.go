@@ -75,8 +75,7 @@ func compile(cfg Config) (*plan, error) {
 		switchIndex: make(map[string]int, len(cfg.Switches)),
 	}
 	var errs configErrors
-	names := make(map[string]string, len(cfg.Hosts)+len(cfg.Switches)) // name -> "host" or "switch"
-	macs := map[string]string{}                                        // MAC -> "host:nic"
+	macs := map[string]string{} // MAC -> "host:nic"
 	addrs := make(map[netip.Addr]nicRef, nics)
 
 	for hi, hc := range cfg.Hosts {
@@ -85,12 +84,11 @@ func compile(cfg Config) (*plan, error) {
 		where := func() string { return fmt.Sprintf("host %q", hc.Name) }
 		if err := CheckName(hc.Name); err != nil {
 			errs.add(host.field("Name"), fmt.Sprintf("host #%d", hi+1), err)
-		} else if kind, dup := names[hc.Name]; dup {
+		} else if kind := p.nameUse(hc.Name); kind != "" {
 			errs.add(host.field("Name"), where(), fmt.Errorf("name already used by a %s", kind))
 		} else {
 			p.hostIndex[hc.Name] = hi
 		}
-		names[hc.Name] = "host"
 		if len(hc.NICs) == 0 {
 			errs.add(host, where(), errors.New("no NICs"))
 		}
@@ -177,12 +175,11 @@ func compile(cfg Config) (*plan, error) {
 		sw := Item{Kind: SwitchItem, Index: si, Field: "Name", Elem: -1}
 		if err := CheckName(sc.Name); err != nil {
 			errs.add(sw, fmt.Sprintf("switch #%d", si+1), err)
-		} else if kind, dup := names[sc.Name]; dup {
+		} else if kind := p.nameUse(sc.Name); kind != "" {
 			errs.add(sw, fmt.Sprintf("switch %q", sc.Name), fmt.Errorf("name already used by a %s", kind))
 		} else {
 			p.switchIndex[sc.Name] = si
 		}
-		names[sc.Name] = "switch"
 		p.switches = append(p.switches, sc.Name)
 	}
 
@@ -204,6 +201,17 @@ func compile(cfg Config) (*plan, error) {
 		return nil, errs
 	}
 	return p, nil
+}
+
+// nameUse says what already has the name: "host", "switch" or "".
+func (p *plan) nameUse(name string) string {
+	if _, ok := p.hostIndex[name]; ok {
+		return "host"
+	}
+	if _, ok := p.switchIndex[name]; ok {
+		return "switch"
+	}
+	return ""
 }
 
 // nicRef names a NIC as host:nic, put together when it is printed.
