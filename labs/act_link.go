@@ -49,7 +49,7 @@ func (a *LinkStep) apply(p stack.LinkParams) stack.LinkParams {
 // (and the link steps before it), so a change run would refuse is refused
 // here.
 func (a *LinkStep) check(c *checker, at string) {
-	p, ok := c.links[a.Name]
+	p, ok := c.linkParams(a.Name)
 	if !ok {
 		c.errorf(at+".name", "link step: no link named %q (links are named by name: or END1-END2)", a.Name)
 		return

@@ -37,7 +37,8 @@ type checker struct {
 	errs    Errors
 	hosts   map[string]*Host
 	servers map[string]*Server
-	links   map[string]stack.LinkParams // link name -> parameters as the steps so far leave them
+	network []stack.LinkConfig          // the links as stack checked them
+	links   map[string]stack.LinkParams // link name -> parameters as the steps so far leave them (see linkParams)
 	steps   map[string]*Step            // earlier steps by name
 }
 
@@ -49,7 +50,7 @@ func (c *checker) errorf(at, format string, args ...any) {
 // Errors or nil.
 func (l *Lab) validate() error {
 	c := &checker{l: l, hosts: make(map[string]*Host, len(l.Hosts)), servers: make(map[string]*Server, len(l.Servers)),
-		links: make(map[string]stack.LinkParams, len(l.Links)), steps: make(map[string]*Step, len(l.Steps))}
+		steps: make(map[string]*Step, len(l.Steps))}
 	c.checkShape()
 	c.checkNetwork()
 	c.checkServers()
@@ -98,9 +99,21 @@ func (c *checker) checkNetwork() {
 			c.errorf(fmt.Sprintf("$.hosts[%d]", it.Index), "host %q: NIC %s is on no link", h.Name, h.nics()[it.Sub].Name)
 		}
 	}
-	for _, lc := range net.cfg.Links {
-		c.links[lc.Name] = lc.Params
+	c.network = net.cfg.Links
+}
+
+// linkParams returns the parameters of the link of that name as the link
+// steps so far leave them. The index is built for the first link step:
+// a lab of many links and no link step needs none.
+func (c *checker) linkParams(name string) (stack.LinkParams, bool) {
+	if c.links == nil {
+		c.links = make(map[string]stack.LinkParams, len(c.network))
+		for _, lc := range c.network {
+			c.links[lc.Name] = lc.Params
+		}
 	}
+	p, ok := c.links[name]
+	return p, ok
 }
 
 func (c *checker) checkServers() {
