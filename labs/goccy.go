@@ -8,13 +8,11 @@ import (
 	"github.com/goccy/go-yaml/token"
 )
 
-// Load reads lab files with its own YAML front end (labs/internal/yamlx).
-// The configuration types keep their UnmarshalYAML methods for
-// goccy/go-yaml, so that a program can decode them with yaml.Unmarshal as
-// before: each converts goccy's node to a yamlx node and decodes that as
-// Load does.
-
-// fromAST decodes a goccy/go-yaml node into v as Load would.
+// fromAST decodes a goccy/go-yaml node into v as Load would. Load reads
+// lab files with its own YAML front end (labs/internal/yamlx), but the
+// configuration types keep their UnmarshalYAML methods for goccy/go-yaml,
+// so that a program can still decode them with its yaml.Unmarshal: each
+// converts goccy's node and decodes that.
 func fromAST(node ast.Node, v nodeDecoder) error {
 	n, err := convertAST(node, 0)
 	if err != nil {

@@ -7,10 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// CoreTags are the YAML core schema tags a document may use; they only
+// coreTags are the YAML core schema tags a document may use; they only
 // say what the value is anyway (!!str makes a plain true, null or empty
 // value a string).
-var CoreTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!null", "!!seq", "!!map"}
+var coreTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!null", "!!seq", "!!map"}
 
 // Parse parses src, a YAML stream in which at most one document has
 // content, into that document's root node; it returns nil and no error
@@ -252,6 +252,9 @@ func (p *parser) valueIndicator(flow, adjacent bool) bool {
 	return p.peek() == ':' && (adjacent || p.spaceAt(p.pos+1) || flow && isFlowIndicator(p.at(p.pos+1)))
 }
 
+// secondDocument is the error of a stream with two documents.
+const secondDocument = "a lab file holds one YAML document; a second one starts here (remove the --- line or split the file)"
+
 // stream reads the documents: the first with content is the result, a
 // second with content is an error.
 func (p *parser) stream() *Node {
@@ -272,7 +275,7 @@ func (p *parser) stream() *Node {
 				continue
 			}
 			if body != nil {
-				p.fail(at, "a lab file holds one YAML document; a second one starts here (remove the --- line or split the file)")
+				p.fail(at, secondDocument)
 			}
 			mode := rootBare
 			if p.line == line {
@@ -291,9 +294,9 @@ func (p *parser) stream() *Node {
 		case body == nil:
 			body = p.blockNode(-1, rootBare, false)
 		case ended:
-			p.fail(at, "a lab file holds one YAML document; a second one starts here (remove the --- line or split the file)")
+			p.fail(at, secondDocument)
 		case !p.atIndent():
-			p.fail(at, "unexpected %s after the value", p.describeHere())
+			p.failAfterValue()
 		default:
 			p.fail(at, "bad indentation: this line does not line up with the keys or list items above it")
 		}
@@ -469,17 +472,8 @@ func (p *parser) blockMapping(col int, key *Node, at pos) *Node {
 			val = p.null(after)
 		}
 		ks.add(key, val)
-		p.skipToContent(false)
-		if p.eof() || p.anyDocMarker() {
+		if !p.nextEntry(col, "the key above it") {
 			break
-		}
-		if !p.atIndent() {
-			p.fail(p.here(), "unexpected %s after the value", p.describeHere())
-		}
-		if c := p.col(); c < col {
-			break
-		} else if c > col {
-			p.fail(p.here(), "bad indentation: this line is indented more than the key above it")
 		}
 		if p.seqEntry() {
 			p.fail(p.here(), "a list item where the mapping above wants a key (indent the list under its key)")
@@ -487,6 +481,29 @@ func (p *parser) blockMapping(col int, key *Node, at pos) *Node {
 		key = p.blockKey()
 	}
 	return p.close(n, ks.base)
+}
+
+// nextEntry moves to the next content after an entry of a block
+// collection at column col and reports whether it is at col: whether the
+// collection may go on. Content indented more than col is an error (what
+// names what it is indented more than).
+func (p *parser) nextEntry(col int, what string) bool {
+	p.skipToContent(false)
+	if p.eof() || p.anyDocMarker() {
+		return false
+	}
+	if !p.atIndent() {
+		p.failAfterValue()
+	}
+	if p.col() > col {
+		p.fail(p.here(), "bad indentation: this line is indented more than %s", what)
+	}
+	return p.col() == col
+}
+
+// failAfterValue refuses text after a value on its line.
+func (p *parser) failAfterValue() {
+	p.fail(p.here(), "unexpected %s after the value", p.describeHere())
 }
 
 // blockKey reads the key of a block mapping's next entry, up to the ':'.
@@ -527,19 +544,7 @@ func (p *parser) blockSeq() *Node {
 			item = p.null(after)
 		}
 		p.stack = append(p.stack, item)
-		p.skipToContent(false)
-		if p.eof() || p.anyDocMarker() {
-			break
-		}
-		if !p.atIndent() {
-			p.fail(p.here(), "unexpected %s after the value", p.describeHere())
-		}
-		if c := p.col(); c < col {
-			break
-		} else if c > col {
-			p.fail(p.here(), "bad indentation: this line is indented more than the - of the list item above it")
-		}
-		if !p.seqEntry() {
+		if !p.nextEntry(col, "the - of the list item above it") || !p.seqEntry() {
 			break
 		}
 	}
@@ -727,8 +732,8 @@ func (p *parser) name() string {
 func (p *parser) finish(pr props, n *Node) *Node {
 	if pr.tag != "" {
 		switch {
-		case !slices.Contains(CoreTags, pr.tag):
-			p.report(pr.tagAt, "YAML tag %s is not supported in a lab file (only %s)", pr.tag, strings.Join(CoreTags, ", "))
+		case !slices.Contains(coreTags, pr.tag):
+			p.report(pr.tagAt, "YAML tag %s is not supported in a lab file (only %s)", pr.tag, strings.Join(coreTags, ", "))
 			n = p.newNode(Null, Plain, pos{n.Line, n.Column})
 		case pr.tag == "!!str" && n.IsScalar():
 			n.Kind = String
