@@ -21,7 +21,8 @@ type WaitStep struct {
 
 func init() { register("wait", func() Action { return new(WaitStep) }) }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (a *WaitStep) UnmarshalYAML(node ast.Node) error { return fromAST(node, a) }
 
 // decodeYAML: "wait: 500ms" is a time, a mapping has the keys time and

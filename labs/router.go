@@ -75,7 +75,8 @@ type FTPHelper struct {
 // "10.1.0.2:2121".
 type Endpoint netip.AddrPort
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (e *Endpoint) UnmarshalYAML(node ast.Node) error { return fromAST(node, e) }
 
 func (e *Endpoint) decodeYAML(node *yamlx.Node) error {
@@ -96,7 +97,8 @@ func parseEndpoint(s string) (netip.AddrPort, error) {
 // Port is a TCP or UDP port, 1-65535.
 type Port uint16
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (p *Port) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
 
 func (p *Port) decodeYAML(node *yamlx.Node) error {
@@ -112,7 +114,8 @@ func (p *Port) decodeYAML(node *yamlx.Node) error {
 // Dest is a destination address ("10.1.0.2") or prefix ("10.1.0.0/24").
 type Dest netip.Prefix
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *Dest) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *Dest) decodeYAML(node *yamlx.Node) error {

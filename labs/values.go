@@ -37,7 +37,8 @@ type Prefix netip.Prefix
 // ("10.0.0.0/24"); ftp/server parses it, as for `ftplab serve --trust`.
 type Peer netip.Prefix
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (p *Peer) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
 
 func (p *Peer) decodeYAML(node *yamlx.Node) error {
@@ -86,7 +87,8 @@ func decodeScalar[T any](node *yamlx.Node, what string, parse func(string) (T, e
 	return nil
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *Duration) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *Duration) decodeYAML(node *yamlx.Node) error {
@@ -112,7 +114,8 @@ func ParseDuration(s string) (time.Duration, error) {
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (p *Percent) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
 
 func (p *Percent) decodeYAML(node *yamlx.Node) error {
@@ -139,7 +142,8 @@ func ParsePercent(s string) (float64, error) {
 	return v / 100, nil
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (r *Rate) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
 
 func (r *Rate) decodeYAML(node *yamlx.Node) error {
@@ -161,7 +165,8 @@ func ParseRate(s string) (int64, error) {
 	})
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (z *Size) UnmarshalYAML(node ast.Node) error { return fromAST(node, z) }
 
 func (z *Size) decodeYAML(node *yamlx.Node) error {
@@ -231,7 +236,8 @@ func splitNumber(s string) (num, unit string) {
 	return s[:i], strings.TrimSpace(s[i:])
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (p *Prefix) UnmarshalYAML(node ast.Node) error { return fromAST(node, p) }
 
 func (p *Prefix) decodeYAML(node *yamlx.Node) error {
@@ -256,7 +262,8 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // P returns p as a netip.Prefix.
 func (p Prefix) P() netip.Prefix { return netip.Prefix(p) }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (m *MAC) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
 
 func (m *MAC) decodeYAML(node *yamlx.Node) error {
@@ -272,7 +279,8 @@ func (m *MAC) decodeYAML(node *yamlx.Node) error {
 // HW returns m as a net.HardwareAddr (nil if none was given).
 func (m MAC) HW() net.HardwareAddr { return net.HardwareAddr(m) }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (a *Addr) UnmarshalYAML(node ast.Node) error { return fromAST(node, a) }
 
 func (a *Addr) decodeYAML(node *yamlx.Node) error {
@@ -290,7 +298,8 @@ func parseAddr(s string) (netip.Addr, error) {
 // A returns a as a netip.Addr.
 func (a Addr) A() netip.Addr { return netip.Addr(a) }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (as *Addrs) UnmarshalYAML(node ast.Node) error { return fromAST(node, as) }
 
 func (as *Addrs) decodeYAML(node *yamlx.Node) error {
@@ -300,7 +309,8 @@ func (as *Addrs) decodeYAML(node *yamlx.Node) error {
 	}, (*[]Addr)(as))
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (r *PortRange) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
 
 func (r *PortRange) decodeYAML(node *yamlx.Node) error {
@@ -338,7 +348,8 @@ func (r PortRange) String() string {
 	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (c *Codes) UnmarshalYAML(node ast.Node) error { return fromAST(node, c) }
 
 func (c *Codes) decodeYAML(node *yamlx.Node) error {
@@ -376,7 +387,8 @@ func MatchCode(pattern string, code int) bool {
 	return true
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (n *Names) UnmarshalYAML(node ast.Node) error { return fromAST(node, n) }
 
 func (n *Names) decodeYAML(node *yamlx.Node) error {
@@ -406,7 +418,8 @@ func decodeList[T any](node *yamlx.Node, what string, parse func(string) (T, err
 // "destination"; ftp/client parses it.
 type Side client.Side
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *Side) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *Side) decodeYAML(node *yamlx.Node) error {
@@ -417,7 +430,8 @@ func (d *Side) decodeYAML(node *yamlx.Node) error {
 // ftp/client parses it.
 type Dialect client.Dialect
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *Dialect) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *Dialect) decodeYAML(node *yamlx.Node) error {
@@ -429,7 +443,8 @@ func (d *Dialect) decodeYAML(node *yamlx.Node) error {
 // parses it.
 type DataMode client.Mode
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (m *DataMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
 
 func (m *DataMode) decodeYAML(node *yamlx.Node) error {
@@ -441,7 +456,8 @@ func (m *DataMode) decodeYAML(node *yamlx.Node) error {
 // parses it.
 type TLSMode client.TLSMode
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (m *TLSMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
 
 func (m *TLSMode) decodeYAML(node *yamlx.Node) error {
@@ -452,7 +468,8 @@ func (m *TLSMode) decodeYAML(node *yamlx.Node) error {
 // zero value is explicit).
 type ServerTLSMode client.TLSMode
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (m *ServerTLSMode) UnmarshalYAML(node ast.Node) error { return fromAST(node, m) }
 
 func (m *ServerTLSMode) decodeYAML(node *yamlx.Node) error {
@@ -474,7 +491,8 @@ func (m ServerTLSMode) implicit() bool { return client.TLSMode(m) == client.TLSI
 // "optional".
 type TLSReuse string
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (r *TLSReuse) UnmarshalYAML(node ast.Node) error { return fromAST(node, r) }
 
 func (r *TLSReuse) decodeYAML(node *yamlx.Node) error {
@@ -492,7 +510,8 @@ func (r *TLSReuse) decodeYAML(node *yamlx.Node) error {
 // client.FXPSecurity).
 type Security []client.FXPSecurity
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (s *Security) UnmarshalYAML(node ast.Node) error { return fromAST(node, s) }
 
 func (s *Security) decodeYAML(node *yamlx.Node) error {
@@ -512,7 +531,8 @@ func (s *Security) decodeYAML(node *yamlx.Node) error {
 // "active".
 type SSCNSide string
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *SSCNSide) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *SSCNSide) decodeYAML(node *yamlx.Node) error {
@@ -547,7 +567,8 @@ func ParseCaptureData(s string) (CaptureData, error) {
 	return "", fmt.Errorf("capture data %q: want full, headers or none", s)
 }
 
-// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler (see fromAST).
+// UnmarshalYAML implements goccy/go-yaml's NodeUnmarshaler: it decodes the
+// node as Load would.
 func (d *CaptureData) UnmarshalYAML(node ast.Node) error { return fromAST(node, d) }
 
 func (d *CaptureData) decodeYAML(node *yamlx.Node) error {
