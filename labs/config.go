@@ -79,7 +79,7 @@ type Lab struct {
 	Dir string `yaml:"-"`
 
 	src  []byte      // the YAML text, for error snippets (SourceText)
-	root *yamlx.Node // src parsed, for validate's error positions
+	root *yamlx.Node // src parsed (again) on validate's first error, for positions
 }
 
 // Host is a virtual host. A host with one network interface can list its

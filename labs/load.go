@@ -113,7 +113,10 @@ func decodeLab(name, dir string, data []byte) (*Lab, error) {
 	if root == nil {
 		return nil, &Error{Msg: "empty lab file: it holds only comments"}
 	}
-	lab := &Lab{Source: name, Dir: dir, src: data, root: root}
+	// The lab does not keep the syntax tree, so that validate, which needs
+	// memory of its own, can have it collected; Lab.at parses again for
+	// validate's first error.
+	lab := &Lab{Source: name, Dir: dir, src: data}
 	if err := decodeNode(root, lab); err != nil {
 		return nil, err
 	}
@@ -206,6 +209,9 @@ func asError(err error) *Error {
 // falling back to the nearest existing parent path.
 func (l *Lab) at(path string, format string, args ...any) *Error {
 	e := &Error{File: l.Source, Msg: fmt.Sprintf(format, args...)}
+	if l.root == nil && l.src != nil {
+		l.root, _ = parseLab(l.src) // it parsed before: it parses again
+	}
 	if l.root != nil {
 		if node := lookup(l.root, path); node != nil {
 			e.setNode(keyNode(node))
