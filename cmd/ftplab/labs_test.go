@@ -30,9 +30,9 @@ func TestLabsCommand(t *testing.T) {
 	out, _, err := execCmd(t, newLabsCmd())
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 9)
+	require.Len(t, lines, 12)
 	assert.True(t, strings.HasPrefix(lines[0], "rfc478 (default)"), lines[0])
-	for i, name := range []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp"} {
+	for i, name := range []string{"rfc478", "rfc959", "bounce", "port-steal", "slow-client", "routed", "ipv6", "ftps", "secure-fxp", "nat-active", "nat-server", "fxp-firewall"} {
 		assert.True(t, strings.HasPrefix(lines[i], name), "line %d: %q", i, lines[i])
 		assert.Greater(t, len(strings.Fields(lines[i])), 3, "has a description: %q", lines[i])
 	}
