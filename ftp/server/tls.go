@@ -19,6 +19,10 @@ import (
 type tlsState struct {
 	base   *tls.Config // Config.TLS, cloned: its ticket keys seal every session ticket
 	client *tls.Config // for the data connections where we are the TLS client
+	// peer is for data connections from the other server of a
+	// third-party transfer: no session tickets, which such a peer has no
+	// use for and may leave unread (see ftp.CloseData).
+	peer *tls.Config
 }
 
 func newTLSState(cfg *tls.Config) (*tlsState, error) {
@@ -33,8 +37,11 @@ func newTLSState(cfg *tls.Config) (*tlsState, error) {
 	if base.MinVersion < tls.VersionTLS12 {
 		base.MinVersion = tls.VersionTLS12
 	}
+	peer := base.Clone()
+	peer.SessionTicketsDisabled = true
 	return &tlsState{
 		base: base,
+		peer: peer,
 		// The other end of an SSCN/CPSV data connection is a server of a
 		// third-party transfer, whose certificate nobody here can check
 		// (RFC 4217 §10 leaves authentication of the data connection's
@@ -286,18 +293,21 @@ var ErrNoReuse = errors.New("TLS session not resumed from the control connection
 func (s *session) secureData(ctx context.Context, c net.Conn, sec *dataSecurity) (net.Conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, s.srv.cfg.DataTimeout)
 	defer cancel()
+	fromClient := proto.AddrPortOf(c.RemoteAddr()).Addr().Unmap() == s.peer.Addr().Unmap()
 	var tc *tls.Conn
-	if sec.client {
+	switch {
+	case sec.client:
 		tc = tls.Client(c, s.srv.tls.client)
-	} else {
+	case fromClient:
 		tc = tls.Server(c, s.dataTLSConfig)
+	default:
+		tc = tls.Server(c, s.srv.tls.peer)
 	}
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake on data connection with %s: %w", c.RemoteAddr(), err)
 	}
 	st := tc.ConnectionState()
-	peer := proto.AddrPortOf(c.RemoteAddr()).Addr().Unmap()
-	if !sec.client && !st.DidResume && !s.srv.cfg.TLSReuseOptional && peer == s.peer.Addr().Unmap() {
+	if !sec.client && !st.DidResume && !s.srv.cfg.TLSReuseOptional && fromClient {
 		tc.Close()
 		return nil, fmt.Errorf("data connection from %s: %w", c.RemoteAddr(), ErrNoReuse)
 	}
