@@ -161,3 +161,40 @@ func TestProftpdSecureFXP(t *testing.T) {
 		assert.Error(t, rerr, "nothing stored")
 	})
 }
+
+// CCC with ProFTPD: refused as shipped (TLSRequired on: 534); with
+// TLSRequired auth+data it clears the control connection after login, the
+// commands after it cross in the clear, and data stays protected and
+// resumes the control connection's session.
+func TestProftpdCCC(t *testing.T) {
+	if !ftptest.Run(t) {
+		return
+	}
+	ctx := testCtx(t)
+	strict := ftptest.StartProftpd(t, nil, ftptest.ProftpdConfig{Addr: netip.MustParseAddrPort("127.0.0.2:2121"), TLS: true})
+	c, err := Dial(ctx, osNet, strict.Addr.String(), Options{TLS: TLSExplicit, Insecure: true, CCC: true})
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, IsReply(c.Login(ctx, "anonymous", "x"), 534), "CCC refused")
+
+	p := ftptest.StartProftpd(t, nil, ftptest.ProftpdConfig{Addr: netip.MustParseAddrPort("127.0.0.3:2121"), Writable: true, TLS: true, AllowCCC: true})
+	data := payload(1<<20 + 7)
+	require.NoError(t, os.WriteFile(filepath.Join(p.Root, "f.bin"), data, 0o644))
+	tap := startWiretap(t, p.Addr)
+	c = dialAnon(t, ctx, tap.addr, Options{TLS: TLSExplicit, Insecure: true, CCC: true, Mode: ModePASV}) // PASV: the data goes around the tap
+	_, isTLS := c.TLS()
+	assert.False(t, isTLS)
+	assertRetr(t, ctx, c, "f.bin", data)
+	_, err = c.Stor(ctx, "up.bin", bytes.NewReader(data[:99999]))
+	require.NoError(t, err)
+	got, err := os.ReadFile(filepath.Join(p.Root, "up.bin"))
+	require.NoError(t, err)
+	assert.Equal(t, data[:99999], got)
+	require.NoError(t, c.Quit(ctx))
+	wire := tap.String()
+	assert.NotContains(t, wire, "USER anonymous")
+	assert.Contains(t, wire, "RETR f.bin\r\n")
+	log := p.Log(t)
+	assert.Contains(t, log, "received CCC, clearing control channel protection")
+	assert.Contains(t, log, "data connection accepted, using cipher TLS_AES_256_GCM_SHA384 (256 bits, resumed session)")
+}

@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/proto"
 )
 
@@ -135,11 +139,16 @@ func (s *session) cmdAUTH(c command) {
 		s.reply(503, "AUTH TLS already done: the control connection is protected.")
 		return
 	}
+	if s.cleared {
+		s.reply(503, "AUTH refused after CCC: this session stays as CCC left it.")
+		return
+	}
 	s.reply(234, "AUTH TLS ok: start the TLS handshake.")
 	if s.quit {
 		return
 	}
-	tc := tls.Server(&upgradeConn{Conn: s.raw, r: c.br}, s.ctlTLS)
+	s.record = ftp.NewRecordConn(&upgradeConn{Conn: s.raw, r: c.br})
+	tc := tls.Server(s.record, s.ctlTLS)
 	if err := s.handshake(tc); err != nil {
 		s.log.Warn("ftp AUTH TLS handshake failed", "err", err.Error())
 		s.quit = true
@@ -165,21 +174,31 @@ func (s *session) handshake(tc *tls.Conn) error {
 	return nil
 }
 
-// needSecure refuses a TLS command before AUTH TLS with 503.
+// needSecure refuses a TLS command before AUTH TLS with 503. After CCC
+// the data commands (SSCN, CPSV) go on; PBSZ and PROT check cleared.
 func (s *session) needSecure(c command) bool {
 	if !s.tlsEnabled(c) {
 		return false
 	}
-	if !s.secure {
+	if !s.secure && !s.cleared {
 		s.reply(503, fmt.Sprintf("%s needs AUTH TLS first.", c.verb))
 		return false
 	}
 	return true
 }
 
+// afterCCC refuses PBSZ and PROT after CCC (RFC 4217 §6: the data
+// connections keep the protection set before).
+func (s *session) afterCCC(c command) bool {
+	if s.cleared {
+		s.reply(503, fmt.Sprintf("%s refused after CCC: data connections stay as PROT set them.", c.verb))
+	}
+	return s.cleared
+}
+
 // cmdPBSZ is PBSZ (RFC 2228; RFC 4217 §8: always 0 for TLS).
 func (s *session) cmdPBSZ(c command) {
-	if !s.needSecure(c) {
+	if !s.needSecure(c) || s.afterCCC(c) {
 		return
 	}
 	if c.arg == "" || strings.Trim(c.arg, "0123456789") != "" {
@@ -192,7 +211,7 @@ func (s *session) cmdPBSZ(c command) {
 
 // cmdPROT is PROT C or P (RFC 4217 §9); S and E make no sense for TLS.
 func (s *session) cmdPROT(c command) {
-	if !s.needSecure(c) {
+	if !s.needSecure(c) || s.afterCCC(c) {
 		return
 	}
 	if !s.pbsz {
@@ -217,14 +236,97 @@ func (s *session) cmdPROT(c command) {
 	}
 }
 
-// cmdCCC refuses to clear the control connection (RFC 4217 §6): a
-// control connection in the clear after login would expose the rest of
-// the session.
+// cmdCCC clears the control connection (RFC 4217 §6) where
+// Config.AllowCCC says so and the client has logged in: a 200 reply,
+// then the command reader ends TLS (clearReader) and reads on in the
+// clear. Otherwise 534: a control connection in the clear would expose
+// the rest of the session; 533 when it is not protected.
 func (s *session) cmdCCC(c command) {
-	if !s.needSecure(c) {
+	if !s.tlsEnabled(c) {
 		return
 	}
-	s.reply(534, "CCC refused: the control connection stays protected here.")
+	switch {
+	case !s.secure:
+		s.reply(533, "CCC: the control connection is not protected.")
+		return
+	case !s.srv.cfg.AllowCCC:
+		s.reply(534, "CCC refused: the control connection stays protected here.")
+		return
+	case !s.loggedIn:
+		s.reply(534, "CCC refused before login: log in first, under TLS.")
+		return
+	}
+	tc := s.conn.(*tls.Conn)
+	data := "in the clear (PROT C)"
+	if s.protect {
+		data = "protected (PROT P)"
+	}
+	s.reply(200, "CCC ok: the control connection goes on in the clear; data connections stay "+data+".")
+	if s.quit {
+		return
+	}
+	// Nothing more is written until the next command, which the reader
+	// reads only once TLS is over.
+	s.conn, s.w, s.secure, s.cleared = s.record, bufio.NewWriter(s.record), false, true
+	c.upgrade <- &clearReader{record: s.record, tc: tc, log: s.log}
+}
+
+// cccPatience is how long the server waits, after its 200 to CCC, for
+// the client's close_notify before it sends its own first.
+const cccPatience = 250 * time.Millisecond
+
+// clearReader is what the command reader reads after CCC: first it ends
+// TLS, then it reads plain text. The client's close_notify, if it sends
+// one soon, is answered with ours: lftp takes a close_notify that comes
+// before it has handled the 200 for the end of the connection. A client
+// that waits for ours (curl's passive CCC mode) gets it after
+// cccPatience; one that goes on in plain text at once gets none, which
+// would land in its clear text.
+type clearReader struct {
+	record  *ftp.RecordConn
+	tc      *tls.Conn
+	log     *slog.Logger
+	cleared bool
+}
+
+// Read implements io.Reader.
+func (r *clearReader) Read(p []byte) (int, error) {
+	if !r.cleared {
+		if err := r.clear(); err != nil {
+			r.log.Warn("ftp CCC failed", "err", err.Error())
+			return 0, err
+		}
+		r.cleared = true
+		r.log.Info("ftp control connection in the clear (CCC)")
+	}
+	return r.record.Read(p)
+}
+
+func (r *clearReader) clear() error {
+	rec := r.record
+	_ = rec.SetReadDeadline(time.Now().Add(cccPatience))
+	tlsNext, err := rec.NextIsTLS()
+	_ = rec.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// the client waits for our close_notify
+		if err := rec.EndTLS(r.tc); err != nil {
+			return err
+		}
+		return rec.Clear(r.tc)
+	}
+	if err != nil {
+		return err
+	}
+	if tlsNext {
+		if err := rec.ReadTLSEnd(r.tc); err != nil {
+			return err
+		}
+		if err := rec.EndTLS(r.tc); err != nil {
+			return err
+		}
+	}
+	rec.SetClear()
+	return nil
 }
 
 // cmdSSCN is SSCN [ON|OFF] (the FXP extension of glFTPd, ProFTPD and
