@@ -119,7 +119,7 @@ type Client struct {
 	typ    string // current TYPE, "" until set
 	noEPSV bool   // server refused EPSV: ModeAuto uses PASV
 
-	tls     *tls.Config      // nil without TLS
+	tls     *tls.Config     // nil without TLS
 	record  *ftp.RecordConn // what the control connection's TLS runs over
 	protect bool            // PROT P: data connections are TLS
 }

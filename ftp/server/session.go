@@ -22,17 +22,17 @@ import (
 // session is one control connection. Only its run goroutine writes replies;
 // a reader goroutine feeds it commands, and a transfer goroutine moves data.
 type session struct {
-	srv   *Server
-	id    uint64
-	conn  net.Conn // the control connection: raw, or TLS over record
-	raw   net.Conn // the TCP connection
+	srv  *Server
+	id   uint64
+	conn net.Conn // the control connection: raw, or TLS over record
+	raw  net.Conn // the TCP connection
 	// record is what TLS runs over on the control connection (nil before
 	// TLS): it lets CCC return to the clear.
 	record *ftp.RecordConn
-	log   *slog.Logger
-	peer  netip.AddrPort // the client's end of the control connection
-	local netip.AddrPort // our end: port L, whose L-1 is the default data port
-	w     *bufio.Writer
+	log    *slog.Logger
+	peer   netip.AddrPort // the client's end of the control connection
+	local  netip.AddrPort // our end: port L, whose L-1 is the default data port
+	w      *bufio.Writer
 
 	cmds     chan command
 	stop     chan struct{} // closed when run returns: the reader stops

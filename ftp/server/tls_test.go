@@ -324,7 +324,9 @@ func TestCCC(t *testing.T) {
 
 	for _, mode := range []string{"close-notify", "close-notify-at-once", "wait", "at-once"} {
 		t.Run(mode, func(t *testing.T) {
-			ts := startServer(t, "127.0.0.2", withTLS(t, func(c *Config) { c.AllowCCC, c.RequireTLS, c.RequireTLSData, c.DataTimeout = true, true, true, time.Second }))
+			ts := startServer(t, "127.0.0.2", withTLS(t, func(c *Config) {
+				c.AllowCCC, c.RequireTLS, c.RequireTLSData, c.DataTimeout = true, true, true, time.Second
+			}))
 			require.NoError(t, ts.fs.WriteFile("/f", []byte("still protected")))
 			c := dial(t, ts, "127.0.0.2")
 			c.cmd(533, "CCC")
