@@ -42,7 +42,7 @@ type serveFlags struct {
 	maxLoginFails  int
 	// FTPS
 	tls, tlsRequired, tlsDataRequired, tlsReuseOptional, tlsCCC bool
-	tlsCert, tlsKey, implicitTLS, keylog                string
+	tlsCert, tlsKey, implicitTLS, keylog                        string
 }
 
 func newServeCmd() *cobra.Command {
