@@ -25,8 +25,13 @@ import (
 // peer has not read yet, the end of the file. Other connections are
 // closed at once.
 func CloseData(c net.Conn, wait time.Duration) error {
-	tc, ok := c.(*tls.Conn)
-	if !ok {
+	var tc *tls.Conn
+	switch t := c.(type) {
+	case *tls.Conn:
+		tc = t
+	case *DataTLS:
+		tc = t.Conn
+	default:
 		return c.Close()
 	}
 	werr := tc.CloseWrite()

@@ -194,7 +194,7 @@ func (c *Client) CPSV(ctx context.Context) (netip.AddrPort, error) {
 // secureData runs the TLS client handshake on a data connection, resuming
 // the control connection's session.
 func (c *Client) secureData(ctx context.Context, conn net.Conn) (net.Conn, error) {
-	tc := tls.Client(conn, c.tls)
+	tc := ftp.DataClient(conn, c.tls)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {

@@ -396,14 +396,14 @@ func (s *session) secureData(ctx context.Context, c net.Conn, sec *dataSecurity)
 	hctx, cancel := context.WithTimeout(ctx, s.srv.cfg.DataTimeout)
 	defer cancel()
 	fromClient := proto.AddrPortOf(c.RemoteAddr()).Addr().Unmap() == s.peer.Addr().Unmap()
-	var tc *tls.Conn
+	var tc *ftp.DataTLS
 	switch {
 	case sec.client:
-		tc = tls.Client(c, s.srv.tls.client)
+		tc = ftp.DataClient(c, s.srv.tls.client)
 	case fromClient:
-		tc = tls.Server(c, s.dataTLSConfig)
+		tc = ftp.DataServer(c, s.dataTLSConfig)
 	default:
-		tc = tls.Server(c, s.srv.tls.peer)
+		tc = ftp.DataServer(c, s.srv.tls.peer)
 	}
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake on data connection with %s: %w", c.RemoteAddr(), err)
