@@ -18,7 +18,7 @@ import (
 )
 
 // CloseData closes the data connection of a transfer that is complete. A
-// TLS connection first sends its close_notify, then reads, for at most
+// TLS connection first sends its close_notify (and a FIN), then reads, for at most
 // wait, until the peer's close_notify or FIN: closing a socket that holds
 // unread data (a TLS 1.3 peer's session tickets, its close_notify) makes
 // the kernel reset the connection, and the reset throws away what the
@@ -26,15 +26,19 @@ import (
 // closed at once.
 func CloseData(c net.Conn, wait time.Duration) error {
 	var tc *tls.Conn
+	var raw net.Conn
 	switch t := c.(type) {
 	case *tls.Conn:
-		tc = t
+		tc, raw = t, t.NetConn()
 	case *DataTLS:
-		tc = t.Conn
+		tc, raw = t.Conn, t.NetConn()
 	default:
 		return c.Close()
 	}
 	werr := tc.CloseWrite()
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok && werr == nil {
+		_ = cw.CloseWrite() // and a FIN, for a peer that waits for one
+	}
 	if werr == nil {
 		_ = tc.SetReadDeadline(time.Now().Add(wait))
 		_, _ = io.Copy(io.Discard, tc)
