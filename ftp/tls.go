@@ -18,12 +18,12 @@ import (
 )
 
 // CloseData closes the data connection of a transfer that is complete. A
-// TLS connection first sends its close_notify (and a FIN), then reads, for at most
-// wait, until the peer's close_notify or FIN: closing a socket that holds
-// unread data (a TLS 1.3 peer's session tickets, its close_notify) makes
-// the kernel reset the connection, and the reset throws away what the
-// peer has not read yet, the end of the file. Other connections are
-// closed at once.
+// TLS connection first sends its close_notify (and a FIN), then reads,
+// for at most wait, until the peer's close_notify or FIN: closing a
+// socket that holds unread data (a TLS 1.3 peer's session tickets, its
+// close_notify) makes the kernel reset the connection, and the reset
+// throws away what the peer has not read yet, the end of the file. Other
+// connections are closed at once.
 func CloseData(c net.Conn, wait time.Duration) error {
 	var tc *tls.Conn
 	var raw net.Conn
