@@ -45,6 +45,7 @@ soak:
 bench:
 	$(GO) test -run '^$$' -bench LabFXP -benchtime 3x ./labs/
 	$(GO) test -run '^$$' -bench 'LabRun' -benchtime 2s ./labs/
+	$(GO) test -run '^$$' -bench 'LabFTPS' -benchtime 2x ./labs/
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./stack/ ./ftp/store/
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./ftp/server/ ./ftp/client/
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./tun/

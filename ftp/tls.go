@@ -10,11 +10,41 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"time"
 )
+
+// CloseData closes the data connection of a transfer that is complete. A
+// TLS connection first sends its close_notify (and a FIN), then reads,
+// for at most wait, until the peer's close_notify or FIN: closing a
+// socket that holds unread data (a TLS 1.3 peer's session tickets, its
+// close_notify) makes the kernel reset the connection, and the reset
+// throws away what the peer has not read yet, the end of the file. Other
+// connections are closed at once.
+func CloseData(c net.Conn, wait time.Duration) error {
+	var tc *tls.Conn
+	var raw net.Conn
+	switch t := c.(type) {
+	case *tls.Conn:
+		tc, raw = t, t.NetConn()
+	case *DataTLS:
+		tc, raw = t.Conn, t.NetConn()
+	default:
+		return c.Close()
+	}
+	werr := tc.CloseWrite()
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok && werr == nil {
+		_ = cw.CloseWrite() // and a FIN, for a peer that waits for one
+	}
+	if werr == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(wait))
+		_, _ = io.Copy(io.Discard, tc)
+	}
+	return errors.Join(werr, tc.Close())
+}
 
 // SelfSigned makes a self-signed ECDSA P-256 certificate valid for a day
 // before and a year after now, with hosts (IP addresses or DNS names) as

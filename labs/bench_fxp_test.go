@@ -8,11 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +34,22 @@ func benchFXPSize(b *testing.B) int64 {
 // fxpLabYAML is three hosts on one switch (MTU 1500): C holds a generated
 // file of size bytes, A drives a third-party copy of it from C to B.
 func fxpLabYAML(size int64, data CaptureData) string {
-	return fmt.Sprintf(`name: bench-fxp
+	return benchLabYAML(size, data, "", `  - name: copy
+    timeout: 15m
+    fxp: {client: A, from: "C:/big.bin", to: "B:/big.bin"}
+  - expect: {same: ["C:/big.bin", "B:/big.bin"]}
+`)
+}
+
+// benchLabYAML is the benchmarks' lab: three hosts on one switch (MTU
+// 1500), servers on B and C (with tls, when given, as their tls:
+// section), C holding a generated file /big.bin of size bytes; steps run
+// from A.
+func benchLabYAML(size int64, data CaptureData, tls, steps string) string {
+	if tls != "" {
+		tls = "\n    tls: " + tls
+	}
+	return fmt.Sprintf(`name: bench
 hosts:
   - {name: A, addresses: [10.0.0.1/24]}
   - {name: B, addresses: [10.0.0.2/24]}
@@ -47,50 +60,16 @@ links:
   - ends: [B, lan]
   - ends: [C, lan]
 servers:
-  - {host: B, users: [{name: u, password: p}], trust: [10.0.0.3/32]}
+  - host: B
+    users: [{name: u, password: p}]
+    trust: [10.0.0.3/32]%[3]s
   - host: C
     users: [{name: u, password: p}]
     trust: [10.0.0.2/32]
-    files: [{path: /big.bin, size: %d, seed: 8}]
-capture: {data: %s}
+    files: [{path: /big.bin, size: %[1]d, seed: 8}]%[3]s
+capture: {data: %[2]s}
 steps:
-  - name: copy
-    timeout: 15m
-    fxp: {client: A, from: "C:/big.bin", to: "B:/big.bin"}
-  - expect: {same: ["C:/big.bin", "B:/big.bin"]}
-`, size, data)
-}
-
-// peakHeap samples the heap in use every 10 ms until stop is called, and
-// returns its maximum.
-func peakHeap() (stop func() uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var peak uint64
-	done, quit := make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	go func() {
-		defer close(done)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			metrics.Read(sample)
-			mu.Lock()
-			peak = max(peak, sample[0].Value.Uint64())
-			mu.Unlock()
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() uint64 {
-		close(quit)
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		return peak
-	}
+%[4]s`, size, data, tls, steps)
 }
 
 // BenchmarkLabFXP copies a generated file (1 GiB) between two virtual
@@ -115,7 +94,7 @@ func BenchmarkLabFXP(b *testing.B) {
 			var peak uint64
 			for b.Loop() {
 				runtime.GC()
-				stop := peakHeap()
+				stop := ftptest.PeakHeap()
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 				rep, err := Run(ctx, lab, Options{CaptureFile: filepath.Join(dir, "c.pcapng")})
 				cancel()

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp/ftptest"
 )
 
 // natFXPLabYAML is a third-party copy of size bytes from C (outside) to B
@@ -76,7 +78,7 @@ func BenchmarkNATFXP(b *testing.B) {
 	for b.Loop() {
 		for i, nat := range []bool{false, true} {
 			runtime.GC()
-			stop := peakHeap()
+			stop := ftptest.PeakHeap()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 			rep, err := Run(ctx, labs[nat], Options{})
 			cancel()

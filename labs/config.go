@@ -212,6 +212,10 @@ type ServerTLS struct {
 	// client must resume the control connection's TLS session) or
 	// "optional".
 	Reuse TLSReuse `yaml:"reuse"`
+	// CCC accepts CCC after login (RFC 4217 §6): the control connection
+	// goes back to plain text, data connections stay protected. Off, CCC
+	// is refused (534).
+	CCC bool `yaml:"ccc"`
 	// Cert and Key are PEM files (relative to the lab file, like files'
 	// from:) of the server's certificate chain and private key.
 	Cert string `yaml:"cert"`

@@ -108,6 +108,7 @@ func (t *labTLS) serverConfig(l *Lab, s *Server, host *stack.Host, cfg *server.C
 	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, KeyLogWriter: t.keys}
 	cfg.RequireTLS, cfg.RequireTLSData = s.TLS.Require, s.TLS.RequireData
 	cfg.TLSReuseOptional = s.TLS.Reuse == "optional"
+	cfg.AllowCCC = s.TLS.CCC
 	return nil
 }
 

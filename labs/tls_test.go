@@ -115,3 +115,27 @@ func TestRunTLSFiles(t *testing.T) {
 		seen[l] = true
 	}
 }
+
+// A server's tls: {ccc: true} accepts CCC, sent by a cmd step: the kept
+// session goes on in the clear (a later cmd step on it is answered) and
+// protected transfers still work; without it CCC gets 534.
+func TestRunCCC(t *testing.T) {
+	for _, tc := range []struct {
+		tls, reply string
+	}{{"{ccc: true}", "200"}, {"{}", "534"}} {
+		t.Run(tc.tls, func(t *testing.T) {
+			lab, err := Load("ccc.yaml", []byte(withTLS(tc.tls)+`steps:
+  - cmd: {client: A, server: B, send: CCC, reply: `+tc.reply+`, tls: explicit}
+  - cmd: {client: A, server: B, send: PWD, reply: 257, tls: explicit}
+  - get: {client: A, from: B:/f, tls: explicit}
+`))
+			require.NoError(t, err)
+			assert.Equal(t, tc.reply == "200", lab.Servers[0].TLS.CCC)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			rep, err := Run(ctx, lab, Options{CaptureFile: filepath.Join(t.TempDir(), "ccc.pcapng")})
+			require.NoError(t, err)
+			require.True(t, rep.OK(), "failures: %v", rep.Failures())
+		})
+	}
+}

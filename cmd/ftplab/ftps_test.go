@@ -53,10 +53,37 @@ func TestServeTLS(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, c.Quit(ctx))
 	}
+	c, err := client.Dial(ctx, ftp.OS{}, listen, client.Options{TLS: client.TLSExplicit, Insecure: true, CCC: true})
+	require.NoError(t, err)
+	require.True(t, client.IsReply(c.Login(ctx, "alice", "pw"), 534), "CCC refused without --tls-ccc")
+	c.Close()
 	logged, err := os.ReadFile(keylog)
 	require.NoError(t, err)
 	// TLS 1.3: each connection logs its traffic secrets; 2 control + 4 data
 	assert.GreaterOrEqual(t, strings.Count(string(logged), "CLIENT_TRAFFIC_SECRET_0 "), 6, "every connection is in the key log")
+}
+
+// ftplab serve --tls --tls-ccc: after CCC the session goes on in the
+// clear, and a download still works over a protected data connection.
+func TestServeTLSCCC(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "f.txt"), []byte("after ccc\n"), 0o644))
+	listen := netip.AddrPortFrom(randomLoopback(), 2121).String()
+	serveInTest(t, listen, "--root", root, "--user", "alice:pw", "--tls", "--tls-ccc", "--tls-data-required")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, ftp.OS{}, listen, client.Options{TLS: client.TLSExplicit, Insecure: true, CCC: true})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Login(ctx, "alice", "pw"))
+	_, isTLS := c.TLS()
+	assert.False(t, isTLS, "the control connection is in the clear")
+	var buf bytes.Buffer
+	_, err = c.Retr(ctx, "f.txt", &buf)
+	require.NoError(t, err)
+	assert.Equal(t, "after ccc\n", buf.String())
+	require.NoError(t, c.Quit(ctx))
 }
 
 func TestServeTLSFlagErrors(t *testing.T) {
@@ -88,6 +115,7 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		{[]string{"--tls", "--tls-cert", cert, "--tls-key", garbage}, "garbage.pem: no PEM PRIVATE KEY"},
 		{[]string{"--tls", "--tls-cert", cert}, "--tls-cert and --tls-key go together"},
 		{[]string{"--tls-required"}, "TLS flags need --tls"},
+		{[]string{"--tls-ccc"}, "TLS flags need --tls"},
 		{[]string{"--tls", "--implicit-tls", "nowhere"}, `--implicit-tls "nowhere"`},
 	} {
 		t.Run(tc.want, func(t *testing.T) {

@@ -41,8 +41,8 @@ type serveFlags struct {
 	loginFailDelay time.Duration
 	maxLoginFails  int
 	// FTPS
-	tls, tlsRequired, tlsDataRequired, tlsReuseOptional bool
-	tlsCert, tlsKey, implicitTLS, keylog                string
+	tls, tlsRequired, tlsDataRequired, tlsReuseOptional, tlsCCC bool
+	tlsCert, tlsKey, implicitTLS, keylog                        string
 }
 
 func newServeCmd() *cobra.Command {
@@ -70,8 +70,12 @@ self-signed ECDSA certificate made at start (its SHA-256 is printed) unless
 starts with the first byte. Protected data connections must resume the
 control connection's TLS session (as vsftpd's require_ssl_reuse), so a
 thief who connects to a passive port first gets nothing; clients that do not
-resume (Python's ftplib) need --tls-reuse-optional. --keylog writes every
-TLS secret for Wireshark.`,
+resume (Python's ftplib) need --tls-reuse-optional. CCC, which returns the
+control connection to plain text after login (for a NAT or firewall that
+reads FTP commands; anyone on the path can then read and change them), is
+refused unless --tls-ccc; data connections stay protected after it. Clients
+that lose their TLS session with CCC (lftp, curl's passive CCC mode) also
+need --tls-reuse-optional. --keylog writes every TLS secret for Wireshark.`,
 		Example: `  # Anonymous read-write server on loopback, trusting a second server for FXP
   ftplab serve --listen 127.0.0.2:2121 --root /tmp/a --anonymous --trust 127.0.0.3/32
 
@@ -108,6 +112,7 @@ TLS secret for Wireshark.`,
 	fl.BoolVar(&f.tlsRequired, "tls-required", false, "refuse USER before AUTH TLS")
 	fl.BoolVar(&f.tlsDataRequired, "tls-data-required", false, "refuse transfers without PROT P")
 	fl.BoolVar(&f.tlsReuseOptional, "tls-reuse-optional", false, "accept protected data connections that do not resume the control connection's TLS session (e.g. Python's ftplib)")
+	fl.BoolVar(&f.tlsCCC, "tls-ccc", false, "accept CCC after login: the control connection goes back to plain text (RFC 4217 §6), data stays protected")
 	fl.StringVar(&f.keylog, "keylog", "", "append the TLS secrets of every connection to FILE (NSS key log format, for Wireshark)")
 	fl.BoolVar(&f.debug, "debug", false, "log every command and reply")
 	_ = cmd.MarkFlagRequired("listen")
@@ -182,7 +187,7 @@ func (f serveFlags) serverConfig() (server.Config, error) {
 func (f serveFlags) tlsConfig(hosts ...string) (cfg *tls.Config, close func(), err error) {
 	close = func() {}
 	if !f.tls {
-		if f.tlsCert != "" || f.tlsKey != "" || f.implicitTLS != "" || f.keylog != "" || f.tlsRequired || f.tlsDataRequired || f.tlsReuseOptional {
+		if f.tlsCert != "" || f.tlsKey != "" || f.implicitTLS != "" || f.keylog != "" || f.tlsRequired || f.tlsDataRequired || f.tlsReuseOptional || f.tlsCCC {
 			return nil, close, usageError("serve: TLS flags need --tls")
 		}
 		return nil, close, nil
@@ -236,7 +241,7 @@ func runServe(cmd *cobra.Command, f serveFlags) error {
 		return err
 	}
 	defer closeKeylog()
-	cfg.TLS, cfg.RequireTLS, cfg.RequireTLSData, cfg.TLSReuseOptional = tlsCfg, f.tlsRequired, f.tlsDataRequired, f.tlsReuseOptional
+	cfg.TLS, cfg.RequireTLS, cfg.RequireTLSData, cfg.TLSReuseOptional, cfg.AllowCCC = tlsCfg, f.tlsRequired, f.tlsDataRequired, f.tlsReuseOptional, f.tlsCCC
 	st, err := store.NewDir(f.root)
 	if err != nil {
 		return usageError("serve: --root: %w", err)

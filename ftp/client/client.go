@@ -101,6 +101,10 @@ type Options struct {
 	// ClearData sends PROT C instead of PROT P: the control connection is
 	// protected, data connections are not.
 	ClearData bool
+	// CCC makes Login send CCC after logging in (see Client.CCC): the
+	// rest of the session's commands cross in the clear, data stays
+	// protected. Servers refuse it unless configured to allow it.
+	CCC bool
 }
 
 // Client is one FTP control connection.
@@ -115,8 +119,9 @@ type Client struct {
 	typ    string // current TYPE, "" until set
 	noEPSV bool   // server refused EPSV: ModeAuto uses PASV
 
-	tls     *tls.Config // nil without TLS
-	protect bool        // PROT P: data connections are TLS
+	tls     *tls.Config     // nil without TLS
+	record  *ftp.RecordConn // what the control connection's TLS runs over
+	protect bool            // PROT P: data connections are TLS
 }
 
 // Dial connects to the FTP server at addr ("host:port") through network and
@@ -195,8 +200,18 @@ func IsReply(err error, code int) bool {
 	return errors.As(err, &re) && re.Code == code
 }
 
-// Login sends USER and, when asked for, PASS.
+// Login sends USER and, when asked for, PASS; then CCC with Options.CCC.
 func (c *Client) Login(ctx context.Context, user, pass string) error {
+	if err := c.login(ctx, user, pass); err != nil {
+		return err
+	}
+	if c.opts.CCC {
+		return c.CCC(ctx)
+	}
+	return nil
+}
+
+func (c *Client) login(ctx context.Context, user, pass string) error {
 	code, msg, err := c.Cmd(ctx, "USER %s", user)
 	if err != nil {
 		return err
@@ -219,15 +234,22 @@ func (c *Client) Login(ctx context.Context, user, pass string) error {
 
 // Cmd sends one command line (fmt-style) and reads its reply. Only a
 // broken connection is an error; any reply code is returned as is. A raw
-// TYPE makes the client send TYPE I again before its next transfer. The
-// preliminary reply of a command that opens a data connection is returned
-// too: read the rest with Read.
+// TYPE makes the client send TYPE I again before its next transfer; a raw
+// CCC answered 200 ends TLS on the control connection as Client.CCC does.
+// The preliminary reply of a command that opens a data connection is
+// returned too: read the rest with Read.
 func (c *Client) Cmd(ctx context.Context, format string, args ...any) (code int, msg string, err error) {
 	line := fmt.Sprintf(format, args...)
 	if err := c.Send(ctx, line); err != nil {
 		return 0, "", err
 	}
-	return c.Read(ctx)
+	code, msg, err = c.Read(ctx)
+	if err == nil && code == 200 && strings.EqualFold(strings.TrimSpace(line), "CCC") {
+		if _, ok := c.conn.(*tls.Conn); ok {
+			err = c.clearControl(ctx)
+		}
+	}
+	return code, msg, err
 }
 
 // expect sends a command and wants a reply matching want as net/textproto

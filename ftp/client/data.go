@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/proto"
 )
 
@@ -210,7 +211,12 @@ func (c *Client) transfer(ctx context.Context, cmd string, opts []Option, move f
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	n, merr := move(conn, &x)
 	stop()
-	cerr := conn.Close()
+	var cerr error
+	if merr == nil {
+		cerr = ftp.CloseData(conn, c.opts.Timeout)
+	} else {
+		conn.Close()
+	}
 	if merr == nil && ctx.Err() == nil {
 		merr = cerr
 	}

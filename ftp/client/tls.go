@@ -8,6 +8,9 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
+	"time"
+
+	"github.com/ftplab/ftplab/ftp"
 )
 
 // TLSMode is whether and how a Client protects its connections (RFC 4217).
@@ -71,7 +74,8 @@ func (o Options) tlsConfig(host string) *tls.Config {
 // startTLS runs the TLS handshake on the control connection and reads
 // from the TLS connection from then on.
 func (c *Client) startTLS(ctx context.Context) error {
-	tc := tls.Client(c.conn, c.tls)
+	c.record = ftp.NewRecordConn(c.conn)
+	tc := tls.Client(c.record, c.tls)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -118,6 +122,46 @@ func (c *Client) Prot(ctx context.Context, level string) error {
 	return nil
 }
 
+// CCC clears the control connection (RFC 4217 §6): after the server's 200
+// both ends close TLS on it (close_notify) and the session goes on in
+// plain text, so that a NAT or firewall on the way can read the commands
+// (and anyone can read and change them); data connections stay protected
+// as PROT set them, and PBSZ, PROT and AUTH are over. Servers refuse it
+// unless configured to allow it (534), ftplab's among them.
+func (c *Client) CCC(ctx context.Context) error {
+	if _, ok := c.conn.(*tls.Conn); !ok {
+		return fmt.Errorf("ftp server %s: CCC: the control connection is not TLS", c.remote)
+	}
+	if _, err := c.expect(ctx, 200, "CCC"); err != nil {
+		return err
+	}
+	return c.clearControl(ctx)
+}
+
+// clearControl ends TLS on the control connection after a 200 to CCC:
+// our close_notify, then the server's, within Options.Timeout.
+func (c *Client) clearControl(ctx context.Context) error {
+	tc := c.conn.(*tls.Conn)
+	if n := c.text.R.Buffered(); n > 0 {
+		return fmt.Errorf("ftp server %s: CCC: %d bytes after the 200 reply inside TLS", c.remote, n)
+	}
+	if err := c.record.EndTLS(tc); err != nil {
+		return fmt.Errorf("ftp server %s: %w", c.remote, err)
+	}
+	dl := time.Now().Add(c.opts.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = c.record.SetReadDeadline(dl)
+	if err := c.record.Clear(tc); err != nil {
+		return fmt.Errorf("ftp server %s: %w", c.remote, err)
+	}
+	_ = c.record.SetReadDeadline(time.Time{})
+	c.conn, c.text = c.record, textproto.NewConn(c.record)
+	c.log.Debug("ftp control connection in the clear (CCC)")
+	return nil
+}
+
 // Protected reports whether data connections are protected (PROT P).
 func (c *Client) Protected() bool { return c.protect }
 
@@ -150,7 +194,7 @@ func (c *Client) CPSV(ctx context.Context) (netip.AddrPort, error) {
 // secureData runs the TLS client handshake on a data connection, resuming
 // the control connection's session.
 func (c *Client) secureData(ctx context.Context, conn net.Conn) (net.Conn, error) {
-	tc := tls.Client(conn, c.tls)
+	tc := ftp.DataClient(conn, c.tls)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {

@@ -1,7 +1,8 @@
 // Package ftptest is test support shared by ftplab's packages: it runs a
 // test or benchmark inside a network namespace of its own (so kernel-side
 // servers, TUN devices, addresses and routes never touch the host's
-// network), starts vsftpd there, and lists curl's FTP data-connection modes.
+// network), starts vsftpd and ProFTPD there, and lists curl's FTP
+// data-connection modes.
 //
 //	func TestX(t *testing.T) {
 //		if !ftptest.Run(t) {

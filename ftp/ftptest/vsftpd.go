@@ -1,21 +1,14 @@
 package ftptest
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/ftplab/ftplab/ftp"
 )
 
 // Vsftpd is a vsftpd server started for a test inside its namespace.
@@ -63,21 +56,13 @@ func StartVsftpdIn(tb testing.TB, ns *Netns, addr netip.AddrPort, root string, w
 // own namespace).
 func StartVsftpdWith(tb testing.TB, ns *Netns, cfg VsftpdConfig) Vsftpd {
 	tb.Helper()
-	addr, root, writable := cfg.Addr, cfg.Root, cfg.Writable
+	addr, writable := cfg.Addr, cfg.Writable
 	if !Inside() {
 		tb.Fatal("StartVsftpd outside a test network namespace")
 	}
 	Tool(tb, "vsftpd", "")
 	dir := tb.TempDir()
-	if root == "" {
-		root = filepath.Join(dir, "root")
-		require.NoError(tb, os.Mkdir(root, 0o755))
-	}
-	write := "NO"
-	if writable {
-		write = "YES"
-		require.NoError(tb, os.Chmod(root, 0o777))
-	}
+	root := serverRoot(tb, dir, cfg.Root, writable)
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
 listen_address=%s
@@ -101,17 +86,11 @@ run_as_launching_user=YES
 connect_from_port_20=NO
 xferlog_enable=NO
 vsftpd_log_file=%s
-`, addr.Addr(), addr.Port(), root, write, filepath.Join(dir, "vsftpd.log"))
+`, addr.Addr(), addr.Port(), root, yesNo(writable), filepath.Join(dir, "vsftpd.log"))
 	var cert tls.Certificate
 	if cfg.TLS {
-		var err error
-		cert, err = ftp.SelfSigned(addr.Addr().String())
-		require.NoError(tb, err)
-		key, err := ftp.KeyPEM(cert)
-		require.NoError(tb, err)
-		certFile, keyFile := filepath.Join(dir, "vsftpd.pem"), filepath.Join(dir, "vsftpd.key")
-		require.NoError(tb, os.WriteFile(certFile, ftp.CertPEM(cert), 0o600))
-		require.NoError(tb, os.WriteFile(keyFile, key, 0o600))
+		var certFile, keyFile string
+		cert, certFile, keyFile = writeCert(tb, dir, "vsftpd", addr.Addr())
 		conf += fmt.Sprintf(`ssl_enable=YES
 allow_anon_ssl=YES
 force_anon_logins_ssl=YES
@@ -123,35 +102,12 @@ ssl_ciphers=HIGH
 require_ssl_reuse=%s
 rsa_cert_file=%s
 rsa_private_key_file=%s
-`, map[bool]string{true: "YES", false: "NO"}[cfg.RequireReuse], certFile, keyFile)
+`, yesNo(cfg.RequireReuse), certFile, keyFile)
 	}
 	path := filepath.Join(dir, "vsftpd.conf")
 	require.NoError(tb, os.WriteFile(path, []byte(conf), 0o600))
 	require.NoError(tb, os.MkdirAll("/var/run/vsftpd/empty", 0o755))
-	cmd := exec.Command("vsftpd", path)
-	if ns != nil {
-		cmd = ns.Command("vsftpd", path)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	require.NoError(tb, cmd.Start(), "start vsftpd")
-	tb.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr.String(), time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("vsftpd on %s did not start: %v; its output: %s", addr, err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	startDaemon(tb, ns, addr, "vsftpd", path)
 	return Vsftpd{Addr: addr, Root: root, Cert: cert}
 }
 

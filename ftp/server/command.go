@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"strings"
 
 	"github.com/ftplab/ftplab/ftp/proto"
@@ -21,14 +21,18 @@ type command struct {
 	arg  string
 	err  error // set when the line could not be read as a command
 
-	// AUTH only: the reader's buffer, and where the reader waits for the
-	// TLS connection to read from next (nil: go on as before).
+	// AUTH and CCC only: the reader's buffer, and where the reader waits
+	// for what to read from next, TLS or the clear (nil: go on as before).
 	br      *bufio.Reader
-	upgrade chan net.Conn
+	upgrade chan io.Reader
 }
 
-// release lets the reader go on after an AUTH whose handler did not
-// switch to TLS.
+// switches reports whether verb may switch the control connection to TLS
+// or back: the reader then waits for the session to say.
+func switches(verb string) bool { return verb == "AUTH" || verb == "CCC" }
+
+// release lets the reader go on after an AUTH or CCC whose handler did not
+// switch.
 func (c command) release() {
 	if c.upgrade != nil {
 		select {

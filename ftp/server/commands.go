@@ -44,7 +44,7 @@ func init() {
 		"AUTH": {fn: (*session).cmdAUTH, preLogin: true, help: "AUTH TLS: protect the control connection (RFC 4217)"},
 		"PBSZ": {fn: (*session).cmdPBSZ, preLogin: true, help: "PBSZ 0: protection buffer size (RFC 4217)"},
 		"PROT": {fn: (*session).cmdPROT, preLogin: true, help: "PROT C | P: data connections clear or protected (RFC 4217)"},
-		"CCC":  {fn: (*session).cmdCCC, preLogin: true, help: "CCC: clear the control connection (refused)"},
+		"CCC":  {fn: (*session).cmdCCC, preLogin: true, help: "CCC: clear the control connection (refused unless the server allows it)"},
 		"SSCN": {fn: (*session).cmdSSCN, help: "SSCN [ON|OFF]: be the TLS client on data connections (secure FXP)"},
 		"CPSV": {fn: (*session).cmdCPSV, help: "CPSV: PASV, the server being the TLS client on the data connection"},
 		"ALLO": {fn: func(s *session, _ command) { s.reply(202, "ALLO not needed: no space is reserved.") }, help: "ALLO <n>: superfluous"},

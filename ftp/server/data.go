@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -316,7 +315,7 @@ func (s *session) acceptData(ctx context.Context, d dataSetup, sec *dataSecurity
 // ftplab's virtual hosts do), so that the other end sees an error and not
 // the end of an empty or partial file, which a server would store.
 func resetConn(c net.Conn) {
-	if tc, ok := c.(*tls.Conn); ok {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn() // no close_notify: that would say the data is complete
 	}
 	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {

@@ -99,7 +99,8 @@ type client struct {
 	t    testing.TB
 	conn net.Conn
 	tp   *textproto.Conn
-	tls  *tls.Config // the control connection's, after AUTH TLS
+	tls  *tls.Config     // the control connection's, after AUTH TLS
+	rec  *ftp.RecordConn // what the control connection's TLS runs over
 }
 
 // dial connects to ts from local address from ("" for any) and reads the

@@ -121,6 +121,14 @@ type Config struct {
 	// ftplib, need it. A data connection from a trusted peer other than the
 	// client (a third-party transfer's other server) never has to resume.
 	TLSReuseOptional bool
+	// AllowCCC accepts CCC (RFC 4217 §6) from a logged-in client: a 200
+	// reply, both ends close TLS (close_notify) on the control connection,
+	// and the session goes on in plain text, as a NAT or firewall that
+	// reads FTP commands needs; data connections stay protected as PROT
+	// set them, and PBSZ, PROT and AUTH are refused from then on. Without
+	// it CCC is refused (534): a control connection in the clear can be
+	// read and changed on the way.
+	AllowCCC bool
 }
 
 // Defaults of Config.
@@ -213,8 +221,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (cfg.RequireTLS || cfg.RequireTLSData) && ts == nil {
-		return nil, errors.New("server config: RequireTLS or RequireTLSData without TLS")
+	if (cfg.RequireTLS || cfg.RequireTLSData || cfg.AllowCCC) && ts == nil {
+		return nil, errors.New("server config: RequireTLS, RequireTLSData or AllowCCC without TLS")
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -20,14 +22,17 @@ import (
 // session is one control connection. Only its run goroutine writes replies;
 // a reader goroutine feeds it commands, and a transfer goroutine moves data.
 type session struct {
-	srv   *Server
-	id    uint64
-	conn  net.Conn // the control connection: raw, or TLS over raw
-	raw   net.Conn // the TCP connection
-	log   *slog.Logger
-	peer  netip.AddrPort // the client's end of the control connection
-	local netip.AddrPort // our end: port L, whose L-1 is the default data port
-	w     *bufio.Writer
+	srv  *Server
+	id   uint64
+	conn net.Conn // the control connection: raw, or TLS over record
+	raw  net.Conn // the TCP connection
+	// record is what TLS runs over on the control connection (nil before
+	// TLS): it lets CCC return to the clear.
+	record *ftp.RecordConn
+	log    *slog.Logger
+	peer   netip.AddrPort // the client's end of the control connection
+	local  netip.AddrPort // our end: port L, whose L-1 is the default data port
+	w      *bufio.Writer
 
 	cmds     chan command
 	stop     chan struct{} // closed when run returns: the reader stops
@@ -56,6 +61,7 @@ type session struct {
 
 	// TLS (RFC 4217)
 	secure        bool        // the control connection is TLS
+	cleared       bool        // CCC done: the control connection is clear again
 	pbsz          bool        // PBSZ sent
 	protect       bool        // PROT P
 	sscn          bool        // SSCN ON: TLS client on data connections
@@ -91,7 +97,8 @@ func newSession(srv *Server, c net.Conn, id uint64, implicit bool) *session {
 		s.ctlTLS, s.dataTLSConfig = srv.tls.sessionConfigs()
 	}
 	if implicit {
-		tc := tls.Server(c, s.ctlTLS)
+		s.record = ftp.NewRecordConn(c)
+		tc := tls.Server(s.record, s.ctlTLS)
 		s.conn, s.w, s.secure = tc, bufio.NewWriter(tc), true
 	}
 	return s
@@ -265,12 +272,13 @@ func (s *session) readCommands() {
 		case errors.Is(err, errLineTooLong):
 			c = command{err: err}
 		case err != nil:
+			s.log.Debug("ftp control connection ends", "err", err.Error())
 			return
 		default:
 			c = parseCommand(line)
 		}
-		if c.verb == "AUTH" {
-			c.br, c.upgrade = br, make(chan net.Conn, 1)
+		if switches(c.verb) {
+			c.br, c.upgrade = br, make(chan io.Reader, 1)
 		}
 		select {
 		case s.cmds <- c:
@@ -279,9 +287,9 @@ func (s *session) readCommands() {
 		}
 		if c.upgrade != nil {
 			select {
-			case tc := <-c.upgrade:
-				if tc != nil {
-					br = bufio.NewReaderSize(tc, 4096)
+			case r := <-c.upgrade:
+				if r != nil {
+					br = bufio.NewReaderSize(r, 4096)
 				}
 			case <-s.stop:
 				return

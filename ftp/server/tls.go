@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/ftplab/ftplab/ftp"
 	"github.com/ftplab/ftplab/ftp/proto"
 )
 
@@ -19,6 +23,10 @@ import (
 type tlsState struct {
 	base   *tls.Config // Config.TLS, cloned: its ticket keys seal every session ticket
 	client *tls.Config // for the data connections where we are the TLS client
+	// peer is for data connections from the other server of a
+	// third-party transfer: no session tickets, which such a peer has no
+	// use for and may leave unread (see ftp.CloseData).
+	peer *tls.Config
 }
 
 func newTLSState(cfg *tls.Config) (*tlsState, error) {
@@ -33,8 +41,11 @@ func newTLSState(cfg *tls.Config) (*tlsState, error) {
 	if base.MinVersion < tls.VersionTLS12 {
 		base.MinVersion = tls.VersionTLS12
 	}
+	peer := base.Clone()
+	peer.SessionTicketsDisabled = true
 	return &tlsState{
 		base: base,
+		peer: peer,
 		// The other end of an SSCN/CPSV data connection is a server of a
 		// third-party transfer, whose certificate nobody here can check
 		// (RFC 4217 §10 leaves authentication of the data connection's
@@ -128,11 +139,16 @@ func (s *session) cmdAUTH(c command) {
 		s.reply(503, "AUTH TLS already done: the control connection is protected.")
 		return
 	}
+	if s.cleared {
+		s.reply(503, "AUTH refused after CCC: this session stays as CCC left it.")
+		return
+	}
 	s.reply(234, "AUTH TLS ok: start the TLS handshake.")
 	if s.quit {
 		return
 	}
-	tc := tls.Server(&upgradeConn{Conn: s.raw, r: c.br}, s.ctlTLS)
+	s.record = ftp.NewRecordConn(&upgradeConn{Conn: s.raw, r: c.br})
+	tc := tls.Server(s.record, s.ctlTLS)
 	if err := s.handshake(tc); err != nil {
 		s.log.Warn("ftp AUTH TLS handshake failed", "err", err.Error())
 		s.quit = true
@@ -158,21 +174,31 @@ func (s *session) handshake(tc *tls.Conn) error {
 	return nil
 }
 
-// needSecure refuses a TLS command before AUTH TLS with 503.
+// needSecure refuses a TLS command before AUTH TLS with 503. After CCC
+// the data commands (SSCN, CPSV) go on; PBSZ and PROT check cleared.
 func (s *session) needSecure(c command) bool {
 	if !s.tlsEnabled(c) {
 		return false
 	}
-	if !s.secure {
+	if !s.secure && !s.cleared {
 		s.reply(503, fmt.Sprintf("%s needs AUTH TLS first.", c.verb))
 		return false
 	}
 	return true
 }
 
+// afterCCC refuses PBSZ and PROT after CCC (RFC 4217 §6: the data
+// connections keep the protection set before).
+func (s *session) afterCCC(c command) bool {
+	if s.cleared {
+		s.reply(503, fmt.Sprintf("%s refused after CCC: data connections stay as PROT set them.", c.verb))
+	}
+	return s.cleared
+}
+
 // cmdPBSZ is PBSZ (RFC 2228; RFC 4217 §8: always 0 for TLS).
 func (s *session) cmdPBSZ(c command) {
-	if !s.needSecure(c) {
+	if !s.needSecure(c) || s.afterCCC(c) {
 		return
 	}
 	if c.arg == "" || strings.Trim(c.arg, "0123456789") != "" {
@@ -185,7 +211,7 @@ func (s *session) cmdPBSZ(c command) {
 
 // cmdPROT is PROT C or P (RFC 4217 §9); S and E make no sense for TLS.
 func (s *session) cmdPROT(c command) {
-	if !s.needSecure(c) {
+	if !s.needSecure(c) || s.afterCCC(c) {
 		return
 	}
 	if !s.pbsz {
@@ -210,14 +236,97 @@ func (s *session) cmdPROT(c command) {
 	}
 }
 
-// cmdCCC refuses to clear the control connection (RFC 4217 §6): a
-// control connection in the clear after login would expose the rest of
-// the session.
+// cmdCCC clears the control connection (RFC 4217 §6) where
+// Config.AllowCCC says so and the client has logged in: a 200 reply,
+// then the command reader ends TLS (clearReader) and reads on in the
+// clear. Otherwise 534: a control connection in the clear would expose
+// the rest of the session; 533 when it is not protected.
 func (s *session) cmdCCC(c command) {
-	if !s.needSecure(c) {
+	if !s.tlsEnabled(c) {
 		return
 	}
-	s.reply(534, "CCC refused: the control connection stays protected here.")
+	switch {
+	case !s.secure:
+		s.reply(533, "CCC: the control connection is not protected.")
+		return
+	case !s.srv.cfg.AllowCCC:
+		s.reply(534, "CCC refused: the control connection stays protected here.")
+		return
+	case !s.loggedIn:
+		s.reply(534, "CCC refused before login: log in first, under TLS.")
+		return
+	}
+	tc := s.conn.(*tls.Conn)
+	data := "in the clear (PROT C)"
+	if s.protect {
+		data = "protected (PROT P)"
+	}
+	s.reply(200, "CCC ok: the control connection goes on in the clear; data connections stay "+data+".")
+	if s.quit {
+		return
+	}
+	// Nothing more is written until the next command, which the reader
+	// reads only once TLS is over.
+	s.conn, s.w, s.secure, s.cleared = s.record, bufio.NewWriter(s.record), false, true
+	c.upgrade <- &clearReader{record: s.record, tc: tc, log: s.log}
+}
+
+// cccPatience is how long the server waits, after its 200 to CCC, for
+// the client's close_notify before it sends its own first.
+const cccPatience = 250 * time.Millisecond
+
+// clearReader is what the command reader reads after CCC: first it ends
+// TLS, then it reads plain text. The client's close_notify, if it sends
+// one soon, is answered with ours: lftp takes a close_notify that comes
+// before it has handled the 200 for the end of the connection. A client
+// that waits for ours (curl's passive CCC mode) gets it after
+// cccPatience; one that goes on in plain text at once gets none, which
+// would land in its clear text.
+type clearReader struct {
+	record  *ftp.RecordConn
+	tc      *tls.Conn
+	log     *slog.Logger
+	cleared bool
+}
+
+// Read implements io.Reader.
+func (r *clearReader) Read(p []byte) (int, error) {
+	if !r.cleared {
+		if err := r.clear(); err != nil {
+			r.log.Warn("ftp CCC failed", "err", err.Error())
+			return 0, err
+		}
+		r.cleared = true
+		r.log.Info("ftp control connection in the clear (CCC)")
+	}
+	return r.record.Read(p)
+}
+
+func (r *clearReader) clear() error {
+	rec := r.record
+	_ = rec.SetReadDeadline(time.Now().Add(cccPatience))
+	tlsNext, err := rec.NextIsTLS()
+	_ = rec.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// the client waits for our close_notify
+		if err := rec.EndTLS(r.tc); err != nil {
+			return err
+		}
+		return rec.Clear(r.tc)
+	}
+	if err != nil {
+		return err
+	}
+	if tlsNext {
+		if err := rec.ReadTLSEnd(r.tc); err != nil {
+			return err
+		}
+		if err := rec.EndTLS(r.tc); err != nil {
+			return err
+		}
+	}
+	rec.SetClear()
+	return nil
 }
 
 // cmdSSCN is SSCN [ON|OFF] (the FXP extension of glFTPd, ProFTPD and
@@ -286,18 +395,21 @@ var ErrNoReuse = errors.New("TLS session not resumed from the control connection
 func (s *session) secureData(ctx context.Context, c net.Conn, sec *dataSecurity) (net.Conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, s.srv.cfg.DataTimeout)
 	defer cancel()
-	var tc *tls.Conn
-	if sec.client {
-		tc = tls.Client(c, s.srv.tls.client)
-	} else {
-		tc = tls.Server(c, s.dataTLSConfig)
+	fromClient := proto.AddrPortOf(c.RemoteAddr()).Addr().Unmap() == s.peer.Addr().Unmap()
+	var tc *ftp.DataTLS
+	switch {
+	case sec.client:
+		tc = ftp.DataClient(c, s.srv.tls.client)
+	case fromClient:
+		tc = ftp.DataServer(c, s.dataTLSConfig)
+	default:
+		tc = ftp.DataServer(c, s.srv.tls.peer)
 	}
 	if err := tc.HandshakeContext(hctx); err != nil {
 		return nil, fmt.Errorf("TLS handshake on data connection with %s: %w", c.RemoteAddr(), err)
 	}
 	st := tc.ConnectionState()
-	peer := proto.AddrPortOf(c.RemoteAddr()).Addr().Unmap()
-	if !sec.client && !st.DidResume && !s.srv.cfg.TLSReuseOptional && peer == s.peer.Addr().Unmap() {
+	if !sec.client && !st.DidResume && !s.srv.cfg.TLSReuseOptional && fromClient {
 		tc.Close()
 		return nil, fmt.Errorf("data connection from %s: %w", c.RemoteAddr(), ErrNoReuse)
 	}

@@ -188,3 +188,79 @@ func mustPrefixes(ps ...string) []netip.Prefix {
 	}
 	return out
 }
+
+// cccLogged checks from the server's log that CCC cleared a control
+// connection and that commands were read in the clear after it.
+func cccLogged(t *testing.T, ts *testServer) {
+	t.Helper()
+	logs := ts.logs.String()
+	cleared := strings.Index(logs, "control connection in the clear (CCC)")
+	require.GreaterOrEqual(t, cleared, 0, "CCC accepted")
+	assert.Greater(t, strings.LastIndex(logs, "verb=RETR"), cleared, "a command read after CCC")
+	assert.NotContains(t, logs, "CCC failed")
+}
+
+// cccServer allows CCC; with reuse optional, as clients that lose their
+// TLS session with the control connection's TLS need.
+func cccServer(t *testing.T, reuseOptional bool) *testServer {
+	return startServer(t, "127.0.0.2", strictTLS(t, func(c *Config) { c.AllowCCC, c.TLSReuseOptional = true, reuseOptional }))
+}
+
+// lftp with ftp:ssl-use-ccc sends CCC after login: a server that refuses
+// it (534, the default) keeps the session protected, one that allows it
+// goes on in the clear; get and put work either way. lftp (GnuTLS) does
+// not resume the control connection's TLS session on data connections
+// after CCC: the server must not require it.
+func TestLFTPCCC(t *testing.T) {
+	if !ftptest.Run(t, ftptest.Need("lftp")) {
+		return
+	}
+	content := bytes.Repeat([]byte("lftp ccc\n"), 30000)
+	t.Run("refused", func(t *testing.T) {
+		ts := startServer(t, "127.0.0.2", strictTLS(t))
+		lftpGetPut(t, ts, lftpTLS+"set ftp:ssl-use-ccc yes; ", "", content, 22222)
+		assert.Contains(t, ts.logs.String(), "CCC refused")
+		assert.NotContains(t, ts.logs.String(), "(CCC)")
+	})
+	t.Run("allowed", func(t *testing.T) {
+		ts := cccServer(t, true)
+		lftpGetPut(t, ts, lftpTLS+"set ftp:ssl-use-ccc yes; ", "", content, 22222)
+		cccLogged(t, ts)
+	})
+}
+
+// curl's --ftp-ssl-ccc in both its modes: active sends its own
+// close_notify and waits for ours, and resumes its session on data
+// connections; passive waits for ours and goes on in the clear without
+// one, and OpenSSL then drops the session (a connection not shut down
+// both ways), so the server must not require reuse.
+func TestCurlCCC(t *testing.T) {
+	if !ftptest.Run(t, ftptest.Need("curl")) {
+		return
+	}
+	curl := tool(t, "curl")
+	servers := map[string]*testServer{"active": cccServer(t, false), "passive": cccServer(t, true)}
+	content := bytes.Repeat([]byte("curl ccc\n"), 40000)
+	dir := t.TempDir()
+	local := filepath.Join(dir, "local.bin")
+	require.NoError(t, os.WriteFile(local, content[:54321], 0o644))
+	for _, mode := range []string{"active", "passive"} {
+		t.Run(mode, func(t *testing.T) {
+			ts := servers[mode]
+			require.NoError(t, ts.fs.WriteFile("/f.bin", content))
+			got := filepath.Join(dir, "got-"+mode)
+			base := []string{"-sS", "--max-time", "30", "--ssl-reqd", "-k", "--ftp-ssl-ccc", "--ftp-ssl-ccc-mode", mode}
+			out, err := run(t, time.Minute, curl, append(base, "-o", got, url(ts, "/f.bin"))...)
+			require.NoError(t, err, out)
+			data, err := os.ReadFile(got)
+			require.NoError(t, err)
+			require.Equal(t, content, data)
+			out, err = run(t, time.Minute, curl, append(base, "-T", local, url(ts, "/up-"+mode))...)
+			require.NoError(t, err, out)
+			up, err := ts.fs.ReadFile("/up-" + mode)
+			require.NoError(t, err)
+			require.Equal(t, content[:54321], up)
+			cccLogged(t, ts)
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,9 +57,41 @@ func tlsClient() *tls.Config {
 func (c *client) authTLS(cfg *tls.Config) {
 	c.t.Helper()
 	c.cmd(234, "AUTH TLS")
-	tc := tls.Client(c.conn, cfg)
+	c.rec = ftp.NewRecordConn(c.conn)
+	tc := tls.Client(c.rec, cfg)
 	require.NoError(c.t, tc.Handshake())
 	c.conn, c.tp, c.tls = tc, textproto.NewConn(tc), cfg
+}
+
+// clear ends TLS on the control connection after a 200 to CCC as mode
+// says, then sends next in plain text. close-notify: our close_notify,
+// the server's, then next; close-notify-at-once: our close_notify and
+// next together, then the server's close_notify; wait: no close_notify
+// of ours, the server's, then next (curl's passive CCC mode); at-once:
+// next at once, no close_notify either way.
+func (c *client) clear(mode, next string) {
+	c.t.Helper()
+	tc := c.conn.(*tls.Conn)
+	_ = c.rec.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if strings.HasPrefix(mode, "close-notify") {
+		require.NoError(c.t, c.rec.EndTLS(tc))
+	}
+	send := func() {
+		_, err := c.rec.Write([]byte(next + "\r\n"))
+		require.NoError(c.t, err)
+	}
+	switch mode {
+	case "close-notify", "wait":
+		require.NoError(c.t, c.rec.Clear(tc))
+		send()
+	case "close-notify-at-once":
+		send()
+		require.NoError(c.t, c.rec.Clear(tc))
+	default:
+		send()
+		c.rec.SetClear()
+	}
+	c.conn, c.tp = c.rec, textproto.NewConn(c.rec)
 }
 
 // secure logs in over TLS with PROT P.
@@ -276,4 +309,53 @@ func newMem(t *testing.T, files ...string) *store.Mem {
 		require.NoError(t, m.WriteFile(files[i], []byte(files[i+1])))
 	}
 	return m
+}
+
+// CCC is refused unless the server allows it; allowed, it needs a login,
+// then the control connection goes on in the clear however the client
+// ends TLS (see client.clear), data stays protected (and must still
+// resume the session), and PBSZ, PROT, AUTH and a second CCC are refused.
+func TestCCC(t *testing.T) {
+	refusing := startServer(t, "127.0.0.2", withTLS(t))
+	c := dial(t, refusing, "127.0.0.2")
+	c.secure(tlsClient())
+	c.cmd(534, "CCC")
+	c.cmd(257, "PWD")
+
+	for _, mode := range []string{"close-notify", "close-notify-at-once", "wait", "at-once"} {
+		t.Run(mode, func(t *testing.T) {
+			ts := startServer(t, "127.0.0.2", withTLS(t, func(c *Config) {
+				c.AllowCCC, c.RequireTLS, c.RequireTLSData, c.DataTimeout = true, true, true, time.Second
+			}))
+			require.NoError(t, ts.fs.WriteFile("/f", []byte("still protected")))
+			c := dial(t, ts, "127.0.0.2")
+			c.cmd(533, "CCC")
+			c.authTLS(tlsClient())
+			c.cmd(534, "CCC")
+			c.cmd(200, "PBSZ 0")
+			c.cmd(200, "PROT P")
+			c.login("u", "p")
+			assert.Contains(t, c.cmd(200, "CCC"), "data connections stay protected")
+			c.clear(mode, "PWD")
+			c.expect(257)
+			runSteps(t, c, []step{
+				{"PROT C", 503, "after CCC"}, {"PBSZ 0", 503, "after CCC"}, {"AUTH TLS", 503, "after CCC"},
+				{"CCC", 533, "not protected"}, {"USER u", 530, "TLS required"},
+			})
+			dc := c.pasv()
+			c.cmd(150, "RETR f")
+			assert.Equal(t, "still protected", string(c.readData(tlsDataClient(t, dc, c))))
+			c.expect(226)
+			dc = c.pasv()
+			c.cmd(150, "RETR f")
+			thief := tls.Client(dc, tlsClient()) // a session of its own
+			_ = thief.SetDeadline(time.Now().Add(5 * time.Second))
+			stolen, _ := io.ReadAll(thief)
+			assert.Empty(t, stolen, "a data connection that does not resume is refused")
+			c.expect(425)
+			assert.Contains(t, ts.logs.String(), "control connection in the clear (CCC)")
+		})
+	}
+	_, err := New(Config{Network: ftp.OS{}, Store: store.NewMem(), AllowCCC: true})
+	require.ErrorContains(t, err, "AllowCCC without TLS")
 }

@@ -10,7 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftplab/ftplab/ftp"
 )
+
+// closeWait bounds how long a data connection that ends with TLS waits
+// for the peer's close_notify (ftp.CloseData).
+const closeWait = 5 * time.Second
 
 // copyBufs are the buffers data moves through: big, and reused.
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -113,7 +119,7 @@ func (s *session) startTransfer(x *transfer, b body, release func()) {
 		// peer must not take the end of what it got for the whole file.
 		defer func() {
 			if x.code/100 == 2 {
-				c.Close()
+				_ = ftp.CloseData(c, min(s.srv.cfg.DataTimeout, closeWait))
 			} else {
 				resetConn(c)
 			}
