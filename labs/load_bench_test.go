@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftplab/ftplab/ftp/ftptest"
 )
 
 // bigLab generates a lab of n hosts on one switch (a server on every
@@ -53,7 +55,7 @@ func BenchmarkLoadHosts(b *testing.B) {
 				runtime.GC()
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
-				stop := peakHeap()
+				stop := ftptest.PeakHeap()
 				cpu := cpuTime()
 				for b.Loop() {
 					_, err := Load("big.yaml", src)
