@@ -17,14 +17,31 @@ import (
 	"time"
 )
 
-// CloseData closes the data connection of a transfer that is complete. A
-// TLS connection first sends its close_notify (and a FIN), then reads,
-// for at most wait, until the peer's close_notify or FIN: closing a
-// socket that holds unread data (a TLS 1.3 peer's session tickets, its
-// close_notify) makes the kernel reset the connection, and the reset
-// throws away what the peer has not read yet, the end of the file. Other
-// connections are closed at once.
+// CloseData closes the data connection of a transfer that is complete
+// (or a control connection after QUIT). A TLS connection first sends its
+// close_notify (and a FIN, see CloseWrite), then reads, for at most wait,
+// until the peer's close_notify or FIN: closing a socket that holds unread
+// data (a TLS 1.3 peer's session tickets, its close_notify) makes the
+// kernel reset the connection, and the reset throws away what the peer
+// has not read yet, the end of the file. Other connections are closed at
+// once.
 func CloseData(c net.Conn, wait time.Duration) error {
+	tc, werr := CloseWrite(c)
+	if tc == nil {
+		return c.Close()
+	}
+	if werr == nil {
+		_ = tc.SetReadDeadline(time.Now().Add(wait))
+		_, _ = io.Copy(io.Discard, tc)
+	}
+	return errors.Join(werr, tc.Close())
+}
+
+// CloseWrite ends the sending half of a TLS connection: its close_notify,
+// then a FIN for a peer that waits for one. It returns the TLS connection
+// (nil if c is not one, and then does nothing) so that the caller can read
+// what the peer still sends before closing it.
+func CloseWrite(c net.Conn) (*tls.Conn, error) {
 	var tc *tls.Conn
 	var raw net.Conn
 	switch t := c.(type) {
@@ -33,17 +50,13 @@ func CloseData(c net.Conn, wait time.Duration) error {
 	case *DataTLS:
 		tc, raw = t.Conn, t.NetConn()
 	default:
-		return c.Close()
+		return nil, nil
 	}
 	werr := tc.CloseWrite()
 	if cw, ok := raw.(interface{ CloseWrite() error }); ok && werr == nil {
-		_ = cw.CloseWrite() // and a FIN, for a peer that waits for one
+		_ = cw.CloseWrite()
 	}
-	if werr == nil {
-		_ = tc.SetReadDeadline(time.Now().Add(wait))
-		_, _ = io.Copy(io.Discard, tc)
-	}
-	return errors.Join(werr, tc.Close())
+	return tc, werr
 }
 
 // SelfSigned makes a self-signed ECDSA P-256 certificate valid for a day

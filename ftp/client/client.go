@@ -347,11 +347,20 @@ func (c *Client) deadline(ctx context.Context, set func(time.Time) error) (stop 
 // Quit sends QUIT, reads the reply and closes the connection.
 func (c *Client) Quit(ctx context.Context) error {
 	_, err := c.expect(ctx, 2, "QUIT")
-	if cerr := c.Close(); err == nil {
-		err = cerr
+	if err == nil {
+		// Over TLS: close_notify, and the server's before closing, so
+		// neither end resets the connection.
+		if cerr := ftp.CloseData(c.conn, quitWait); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			return fmt.Errorf("ftp server %s: close: %w", c.remote, cerr)
+		}
+		return nil
 	}
+	_ = c.Close()
 	return err
 }
+
+// quitWait bounds how long Quit waits for a TLS server's close.
+const quitWait = time.Second
 
 // Close closes the control connection without QUIT.
 func (c *Client) Close() error {

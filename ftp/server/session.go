@@ -147,6 +147,10 @@ func (s *session) pause(d time.Duration) bool {
 	return false
 }
 
+// quitWait bounds how long a session that ends waits for a TLS client's
+// close after its own close_notify.
+const quitWait = time.Second
+
 // run serves the session until QUIT, an error, a timeout or ctx's end.
 func (s *session) run(ctx context.Context) {
 	s.ctx = ctx
@@ -159,6 +163,14 @@ func (s *session) run(ctx context.Context) {
 			<-s.xfer.done
 		}
 		s.data.reset()
+		if s.quit {
+			// Over TLS: close_notify, then the client's close (read by
+			// readCommands, at most quitWait), so neither end resets.
+			if tc, err := ftp.CloseWrite(s.conn); tc != nil && err == nil {
+				_ = tc.SetReadDeadline(time.Now().Add(quitWait))
+				readerDone.Wait()
+			}
+		}
 		s.conn.Close()
 		readerDone.Wait()
 		s.log.Info("ftp session closed")
