@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ftplab/ftplab/ftp/server"
 	"github.com/ftplab/ftplab/ftp/store"
@@ -173,11 +174,19 @@ func (l *Lab) startServer(ctx context.Context, s *Server, host *stack.Host, t *l
 	return rs, nil
 }
 
-// stop closes the server and waits for its Serve to return.
+// stop shuts the server down and waits for its Serve to return: sessions
+// that are ending (a QUIT over TLS waits for the client's close_notify)
+// get stopGrace to finish, so that a lab ends without resets; the rest are
+// closed then.
 func (rs *runningServer) stop() {
-	_ = rs.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
+	defer cancel()
+	_ = rs.srv.Shutdown(ctx)
 	<-rs.done
 }
+
+// stopGrace bounds how long a lab's end waits for its servers' sessions.
+const stopGrace = 2 * time.Second
 
 // addFile puts one configured file (or directory tree) into mem.
 func (l *Lab) addFile(mem *store.Mem, f File) error {
