@@ -2,7 +2,6 @@ package client
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"net/netip"
 	"os"
@@ -38,24 +37,7 @@ func TestProftpdTLSClient(t *testing.T) {
 	require.Error(t, plain.Login(ctx, "anonymous", "x"), "ProFTPD refuses logins in the clear")
 	plain.Close()
 
-	for _, mode := range []Mode{ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
-		t.Run(mode.String(), func(t *testing.T) {
-			c := dialAnon(t, ctx, p.Addr, Options{Mode: mode, TLS: TLSExplicit, TLSConfig: &tls.Config{RootCAs: pool}})
-			assert.True(t, c.Protected())
-			assertRetr(t, ctx, c, "f.bin", data)
-			name := "up-" + mode.String()
-			_, err := c.Stor(ctx, name, bytes.NewReader(data[:76543]))
-			require.NoError(t, err)
-			got, err := os.ReadFile(filepath.Join(p.Root, name))
-			require.NoError(t, err)
-			assert.Equal(t, data[:76543], got)
-			names, err := c.NameList(ctx, "")
-			require.NoError(t, err)
-			assert.Contains(t, names, "f.bin")
-			assert.Contains(t, names, name)
-			require.NoError(t, c.Quit(ctx))
-		})
-	}
+	tlsClientModes(t, ctx, p.Addr, pool, p.Root, data)
 	log := p.Log(t)
 	assert.Contains(t, log, "client reused TLS session for data connection")
 	assert.NotContains(t, log, "did not reuse TLS session")

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/netip"
@@ -35,18 +36,30 @@ func TestVsftpdTLSClient(t *testing.T) {
 	require.Error(t, plain.Login(ctx, "anonymous", "x"), "vsftpd refuses logins in the clear")
 	plain.Close()
 
+	tlsClientModes(t, ctx, v.Addr, pool, v.Root, data)
+}
+
+// tlsClientModes checks our client against a kernel-side FTPS server at
+// addr (certificate from pool, files in root, holding f.bin = data) in
+// every data mode: explicit TLS, PROT P, a download, an upload read back
+// from root, and NLST.
+func tlsClientModes(t *testing.T, ctx context.Context, addr netip.AddrPort, pool *x509.CertPool, root string, data []byte) {
+	t.Helper()
 	for _, mode := range []Mode{ModeEPSV, ModePASV, ModeEPRT, ModePORT} {
 		t.Run(mode.String(), func(t *testing.T) {
-			c := dialAnon(t, ctx, v.Addr, Options{Mode: mode, TLS: TLSExplicit, TLSConfig: &tls.Config{RootCAs: pool}})
+			c := dialAnon(t, ctx, addr, Options{Mode: mode, TLS: TLSExplicit, TLSConfig: &tls.Config{RootCAs: pool}})
+			assert.True(t, c.Protected())
 			assertRetr(t, ctx, c, "f.bin", data)
-			_, err := c.Stor(ctx, "up-"+mode.String(), bytes.NewReader(data[:54321]))
+			name := "up-" + mode.String()
+			_, err := c.Stor(ctx, name, bytes.NewReader(data[:76543]))
 			require.NoError(t, err)
-			got, err := os.ReadFile(filepath.Join(v.Root, "up-"+mode.String()))
+			got, err := os.ReadFile(filepath.Join(root, name))
 			require.NoError(t, err)
-			assert.Equal(t, data[:54321], got)
+			assert.Equal(t, data[:76543], got)
 			names, err := c.NameList(ctx, "")
 			require.NoError(t, err)
 			assert.Contains(t, names, "f.bin")
+			assert.Contains(t, names, name)
 			require.NoError(t, c.Quit(ctx))
 		})
 	}

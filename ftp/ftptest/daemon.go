@@ -22,14 +22,14 @@ import (
 // (nil: the test's own namespace), in a process group of its own that is
 // killed at cleanup, and waits until it accepts connections on addr. It
 // returns what the program writes to stdout and stderr.
-func startDaemon(tb testing.TB, ns *Netns, addr netip.AddrPort, args ...string) *syncBuffer {
+func startDaemon(tb testing.TB, ns *Netns, addr netip.AddrPort, args ...string) *SyncBuffer {
 	tb.Helper()
 	cmd := exec.Command(args[0], args[1:]...)
 	if ns != nil {
 		cmd = ns.Command(args[0], args[1:]...)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := new(syncBuffer)
+	out := new(SyncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(tb, cmd.Start(), "start %s", args[0])
 	tb.Cleanup(func() {
@@ -50,22 +50,22 @@ func startDaemon(tb testing.TB, ns *Netns, addr netip.AddrPort, args ...string) 
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a program's output and the test may
-// use at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a writer (a program's output, a
+// server's log) and the test may use at once.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
 // Write implements io.Writer.
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
 // String is what was written so far.
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -25,7 +25,7 @@ type Proftpd struct {
 	// Cert is its TLS certificate (self-signed) with ProftpdConfig.TLS:
 	// clients may trust Cert.Leaf.
 	Cert tls.Certificate
-	out  *syncBuffer // its output: the system log with --nodaemon
+	out  *SyncBuffer // its output: the system log with --nodaemon
 	tls  string      // its TLS log
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ftplab/ftplab/ftp"
+	"github.com/ftplab/ftplab/ftp/ftptest"
 	"github.com/ftplab/ftplab/ftp/proto"
 	"github.com/ftplab/ftplab/ftp/store"
 )
@@ -33,25 +32,7 @@ type testServer struct {
 	srv  *Server
 	fs   *store.Mem
 	addr netip.AddrPort
-	logs *syncBuffer
-}
-
-// syncBuffer is a log sink tests can read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *ftptest.SyncBuffer
 }
 
 // startServer serves cfg on host (e.g. "127.0.0.2") at a free port. The
@@ -67,7 +48,7 @@ func startServer(t testing.TB, host string, mod func(*Config)) *testServer {
 // serveOn is startServer on a given listener.
 func serveOn(t testing.TB, ln net.Listener, mod func(*Config)) *testServer {
 	t.Helper()
-	ts := &testServer{fs: store.NewMem(), logs: &syncBuffer{}}
+	ts := &testServer{fs: store.NewMem(), logs: &ftptest.SyncBuffer{}}
 	cfg := Config{
 		Network:     ftp.OS{},
 		Store:       ts.fs,

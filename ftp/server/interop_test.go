@@ -222,7 +222,7 @@ func TestLFTPThirdPartyRefusedWithoutTrust(t *testing.T) {
 type tnftpSession struct {
 	t     *testing.T
 	stdin io.WriteCloser
-	out   *syncBuffer
+	out   *ftptest.SyncBuffer
 	done  chan error
 }
 
@@ -236,7 +236,7 @@ func startTnftp(t *testing.T, ts *testServer, dir string) *tnftpSession {
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TERM=dumb") // no ~/.netrc
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	s := &tnftpSession{t: t, stdin: stdin, out: &syncBuffer{}, done: make(chan error, 1)}
+	s := &tnftpSession{t: t, stdin: stdin, out: &ftptest.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	require.NoError(t, cmd.Start())
 	go func() { s.done <- cmd.Wait() }()
