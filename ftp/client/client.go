@@ -44,26 +44,39 @@ const (
 	ModePORT
 )
 
-var modeNames = map[Mode]string{
+var modeNames = enumNames[Mode]{typ: "Mode", what: "data connection mode", names: []string{
 	ModeAuto: "auto", ModeEPSV: "epsv", ModePASV: "pasv", ModeEPRT: "eprt", ModePORT: "port",
-}
+}}
 
 // String names the mode as ParseMode accepts it.
-func (m Mode) String() string {
-	if s, ok := modeNames[m]; ok {
-		return s
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+func (m Mode) String() string { return modeNames.name(m) }
 
 // ParseMode parses "auto", "epsv", "pasv", "eprt" or "port" (any case).
-func ParseMode(s string) (Mode, error) {
-	for m, n := range modeNames {
+func ParseMode(s string) (Mode, error) { return modeNames.parse(s) }
+
+// enumNames names the values 0, 1, ... of an enumeration, for its String
+// and Parse functions.
+type enumNames[T ~int] struct {
+	typ, what string   // the Go type's name; what a value is, in words
+	names     []string // by value
+}
+
+func (e enumNames[T]) name(v T) string {
+	if v >= 0 && int(v) < len(e.names) {
+		return e.names[v]
+	}
+	return fmt.Sprintf("%s(%d)", e.typ, int(v))
+}
+
+// parse finds a value by name, in any case.
+func (e enumNames[T]) parse(s string) (T, error) {
+	for v, n := range e.names {
 		if strings.EqualFold(s, n) {
-			return m, nil
+			return T(v), nil
 		}
 	}
-	return 0, fmt.Errorf("data connection mode %q: want auto, epsv, pasv, eprt or port", s)
+	want := strings.Join(e.names[:len(e.names)-1], ", ") + " or " + e.names[len(e.names)-1]
+	return 0, fmt.Errorf("%s %q: want %s", e.what, s, want)
 }
 
 // DefaultTimeout bounds dialling and waiting for an active-mode data

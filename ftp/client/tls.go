@@ -27,25 +27,13 @@ const (
 	TLSImplicit
 )
 
-var tlsModeNames = map[TLSMode]string{TLSOff: "off", TLSExplicit: "explicit", TLSImplicit: "implicit"}
+var tlsModeNames = enumNames[TLSMode]{typ: "TLSMode", what: "TLS mode", names: []string{TLSOff: "off", TLSExplicit: "explicit", TLSImplicit: "implicit"}}
 
 // String names the mode as ParseTLSMode accepts it.
-func (m TLSMode) String() string {
-	if s, ok := tlsModeNames[m]; ok {
-		return s
-	}
-	return fmt.Sprintf("TLSMode(%d)", int(m))
-}
+func (m TLSMode) String() string { return tlsModeNames.name(m) }
 
 // ParseTLSMode parses "off", "explicit" or "implicit" (any case).
-func ParseTLSMode(s string) (TLSMode, error) {
-	for m, n := range tlsModeNames {
-		if strings.EqualFold(s, n) {
-			return m, nil
-		}
-	}
-	return 0, fmt.Errorf("TLS mode %q: want off, explicit or implicit", s)
-}
+func ParseTLSMode(s string) (TLSMode, error) { return tlsModeNames.parse(s) }
 
 // tlsConfig is the configuration of the control connection and every data
 // connection of a client for the server at host: one session cache, so
