@@ -82,6 +82,16 @@ func certs(t testing.TB) (ecdsa, rsa tls.Certificate) {
 	return ecdsaCert, rsaCert
 }
 
+// trustedECDSA is the test's ECDSA certificate and a pool that trusts it.
+func trustedECDSA(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	ec, _ := certs(t)
+	x, err := x509.ParseCertificate(ec.Certificate[0])
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(x)
+	return ec, pool
+}
+
 // chunk is what one side wrote in one call.
 type chunk struct {
 	side Side
@@ -328,11 +338,7 @@ func boolIndex(b bool) int {
 // ticket the ClientHello offers (as a data connection resumes its
 // control connection's session in FTPS).
 func TestResumption(t *testing.T) {
-	ec, _ := certs(t)
-	x, err := x509.ParseCertificate(ec.Certificate[0])
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(x)
+	ec, pool := trustedECDSA(t)
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			cache := tls.NewLRUClientSessionCache(4)
@@ -357,11 +363,7 @@ func TestResumption(t *testing.T) {
 // TestHelloRetryRequest: a TLS 1.3 server that asks for another key share
 // (HelloRetryRequest) is followed through the second ClientHello.
 func TestHelloRetryRequest(t *testing.T) {
-	ec, _ := certs(t)
-	x, err := x509.ParseCertificate(ec.Certificate[0])
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(x)
+	ec, pool := trustedECDSA(t)
 	client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}}
 	server := &tls.Config{Certificates: []tls.Certificate{ec}, CurvePreferences: []tls.CurveID{tls.CurveP256}}
 	s := converse(t, client, server)
@@ -374,11 +376,7 @@ func TestHelloRetryRequest(t *testing.T) {
 // and as a capture's Decryption Secrets Blocks come) are found when
 // needed.
 func TestSecretsLater(t *testing.T) {
-	ec, _ := certs(t)
-	x, err := x509.ParseCertificate(ec.Certificate[0])
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(x)
+	ec, pool := trustedECDSA(t)
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(v), func(t *testing.T) {
 			s := converse(t, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MaxVersion: v}, &tls.Config{Certificates: []tls.Certificate{ec}, MaxVersion: v})
